@@ -1,0 +1,60 @@
+# aurous-lua. The README's two commands: `make demo` and `make test`.
+# Each installs the Debian packages it needs when they are missing.
+
+LUA      ?= lua5.4
+# pkg-config name of each interpreter's headers
+PC_lua5.4 := lua5.4
+PC_lua5.3 := lua5.3
+PC_lua5.1 := lua5.1
+PC_luajit := luajit
+LUA_PC   := $(PC_$(LUA))
+
+CC       ?= cc
+CFLAGS   ?= -O2 -g
+WARN     := -std=c99 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
+SANFLAGS ?=
+BUILD    := build/$(LUA)$(if $(SANFLAGS),-san,)
+SRCS     := $(wildcard src/*.c)
+HDRS     := $(wildcard src/*.h)
+CORE     := $(BUILD)/aurous/core.so
+
+# Debian packages, by need
+PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libcjson-dev libssl-dev python3
+PKGS_TEST  := $(PKGS_BUILD) lua-busted valgrind clang lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
+              luajit libluajit-5.1-dev luarocks lua-check cppcheck neovim lua-ldoc
+
+.PHONY: all build deps deps-test test demo valgrind clean bench
+
+all: build
+
+build: $(CORE)
+
+$(CORE): $(SRCS) $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(SRCS) \
+	  $$(pkg-config --cflags $(LUA_PC) libcurl libcjson libcrypto) \
+	  $$(pkg-config --libs libcurl libcjson libcrypto)
+
+deps:
+	@scripts/ensure-packages $(PKGS_BUILD)
+
+deps-test:
+	@scripts/ensure-packages $(PKGS_TEST)
+
+# Every suite, every interpreter; ends with one line "N passed, N failed".
+test: deps-test
+	@scripts/test-all
+
+demo: deps
+	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@scripts/with-mock $(LUA) examples/quickstart.lua
+
+valgrind: deps-test
+	@$(MAKE) --no-print-directory build LUA=lua5.4
+	@scripts/run-valgrind
+
+bench: deps-test
+	@scripts/run-bench
+
+clean:
+	rm -rf build

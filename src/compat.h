@@ -1,0 +1,80 @@
+/* compat.h: one source for Lua 5.4 (primary), 5.3, 5.1 and LuaJIT.
+ * A handful of macros in the spirit of LPeg's lptypes.h; nothing else in src/
+ * may test LUA_VERSION_NUM. */
+#ifndef AUROUS_COMPAT_H
+#define AUROUS_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+#include <lualib.h>
+
+#if LUA_VERSION_NUM >= 503
+#define AUR_HAS_INTEGERS 1
+#else
+#define AUR_HAS_INTEGERS 0
+#endif
+
+#if LUA_VERSION_NUM == 501
+/* 5.1 / LuaJIT */
+#define aur_rawlen(L, i)        lua_objlen((L), (i))
+#define aur_setfuncs(L, l)      luaL_register((L), NULL, (l))
+#define aur_newlib(L, l)        (lua_newtable(L), luaL_register((L), NULL, (l)))
+static inline void *aur_testudata(lua_State *L, int ud, const char *tname) {
+  void *p = lua_touserdata(L, ud);
+  if (p != NULL && lua_getmetatable(L, ud)) {
+    luaL_getmetatable(L, tname);
+    if (!lua_rawequal(L, -1, -2)) p = NULL;
+    lua_pop(L, 2);
+    return p;
+  }
+  return NULL;
+}
+static inline void aur_setmetatable(lua_State *L, const char *tname) {
+  luaL_getmetatable(L, tname);
+  lua_setmetatable(L, -2);
+}
+#define aur_getfield_type(L, idx, k) (lua_getfield((L), (idx), (k)), lua_type((L), -1))
+#define aur_rawgeti_type(L, idx, n)  (lua_rawgeti((L), (idx), (n)), lua_type((L), -1))
+#else
+#define aur_rawlen(L, i)        lua_rawlen((L), (i))
+#define aur_setfuncs(L, l)      luaL_setfuncs((L), (l), 0)
+#define aur_newlib(L, l)        luaL_newlib((L), (l))
+#define aur_testudata(L, ud, t) luaL_testudata((L), (ud), (t))
+#define aur_setmetatable(L, t)  luaL_setmetatable((L), (t))
+#if LUA_VERSION_NUM >= 503
+#define aur_getfield_type(L, idx, k) lua_getfield((L), (idx), (k))
+#define aur_rawgeti_type(L, idx, n)  lua_rawgeti((L), (idx), (n))
+#else
+#define aur_getfield_type(L, idx, k) (lua_getfield((L), (idx), (k)), lua_type((L), -1))
+#define aur_rawgeti_type(L, idx, n)  (lua_rawgeti((L), (idx), (n)), lua_type((L), -1))
+#endif
+#endif
+
+/* Integers: on 5.3+ a JSON integer literal that fits in 64 bits stays an integer. */
+#if AUR_HAS_INTEGERS
+#define aur_isinteger(L, i)     lua_isinteger((L), (i))
+#define aur_pushint64(L, v)     lua_pushinteger((L), (lua_Integer)(v))
+#else
+#define aur_isinteger(L, i)     0
+#define aur_pushint64(L, v)     lua_pushnumber((L), (lua_Number)(v))
+#endif
+
+/* Creates the metatable `tname` (if new) with __index = itself, sets `methods`
+ * in it, and leaves it on the stack. __close is added by the caller on 5.4. */
+static inline void aur_newclass(lua_State *L, const char *tname, const luaL_Reg *methods) {
+  if (luaL_newmetatable(L, tname)) {
+    aur_setfuncs(L, methods);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -2, "__index");
+    lua_pushstring(L, tname);
+    lua_setfield(L, -2, "__name");
+  }
+}
+
+#if LUA_VERSION_NUM >= 504
+#define AUR_HAS_CLOSE 1
+#else
+#define AUR_HAS_CLOSE 0
+#endif
+
+#endif
