@@ -1,3 +1,651 @@
-/* TEMPORARY STUB: replaced by the real transfer.c */
-#include "core.h"
-void aur_open_transfer(lua_State *L) { (void)L; }
+/* transfer.c: the Transfer userdata, one curl easy handle configured from an
+ * options table. The libcurl callbacks only append to C buffers and record why
+ * they aborted; the Response / error tables are built afterwards (response.c). */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "http.h"
+
+#define AUR_DEFAULT_CONNECT_TIMEOUT 10.0
+#define AUR_DEFAULT_MAX_HEADER_SIZE 262144
+#define AUR_DEFAULT_MAX_REDIRECTS 5
+
+static aur_transfer *check_transfer(lua_State *L, int i) {
+  return (aur_transfer *)luaL_checkudata(L, i, AUR_TRANSFER_MT);
+}
+
+static aur_transfer *check_open_transfer(lua_State *L, int i) {
+  aur_transfer *t = check_transfer(L, i);
+  if (t->closed) luaL_error(L, "attempt to use a closed transfer");
+  return t;
+}
+
+/* ---- libcurl callbacks (no Lua in here) ---- */
+
+static void set_abort(aur_transfer *t, int kind, const char *msg, const char *detail) {
+  if (t->abort_kind != AUR_ABORT_NONE) return; /* the first reason wins */
+  t->abort_kind = kind;
+  if (detail != NULL)
+    snprintf(t->errmsg, sizeof t->errmsg, "%s: %s", msg, detail);
+  else
+    snprintf(t->errmsg, sizeof t->errmsg, "%s", msg);
+}
+
+static int open_output(aur_transfer *t) {
+  t->out = fopen(t->output_path, "wb");
+  if (t->out == NULL) {
+    char what[300];
+    snprintf(what, sizeof what, "cannot open output file '%.250s'", t->output_path);
+    set_abort(t, AUR_ABORT_FILE, what, strerror(errno));
+    return -1;
+  }
+  t->out_opened = 1;
+  return 0;
+}
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
+  aur_transfer *t = (aur_transfer *)ud;
+  size_t n = size * nmemb;
+  if (n == 0) return 0;
+  if (t->abort_kind != AUR_ABORT_NONE) return 0;
+  if (t->max_response >= 0 &&
+      (curl_off_t)n > t->max_response - t->received) {
+    char what[120];
+    snprintf(what, sizeof what, "response body exceeds max_response_size (%lld bytes)",
+             (long long)t->max_response);
+    set_abort(t, AUR_ABORT_TOO_LARGE, what, NULL);
+    return 0;
+  }
+  if (t->mode == AUR_MODE_FILE) {
+    if (t->out == NULL && open_output(t) != 0) return 0;
+    if (fwrite(ptr, 1, n, t->out) != n) {
+      char what[300];
+      snprintf(what, sizeof what, "cannot write output file '%.250s'", t->output_path);
+      set_abort(t, AUR_ABORT_FILE, what, strerror(errno));
+      return 0;
+    }
+  } else if (aur_buf_append(&t->body, ptr, n) != 0) {
+    set_abort(t, AUR_ABORT_NOMEM, "out of memory for the response body", NULL);
+    return 0;
+  }
+  t->received += (curl_off_t)n;
+  return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud) {
+  aur_transfer *t = (aur_transfer *)ud;
+  size_t n = size * nmemb;
+  int rc;
+  if (t->abort_kind != AUR_ABORT_NONE) return n == 0 ? 1 : 0;
+  rc = aur_headers_feed(&t->hdrs, ptr, n);
+  if (rc == AUR_HDR_TOO_LARGE) {
+    char what[120];
+    snprintf(what, sizeof what, "response headers exceed max_header_size (%lu bytes)",
+             (unsigned long)t->hdrs.limit);
+    set_abort(t, AUR_ABORT_TOO_LARGE, what, NULL);
+    return n == 0 ? 1 : 0;
+  }
+  if (rc != AUR_HDR_OK) {
+    set_abort(t, AUR_ABORT_NOMEM, "out of memory for the response headers", NULL);
+    return n == 0 ? 1 : 0;
+  }
+  return n;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+  aur_transfer *t = (aur_transfer *)ud;
+  t->dltotal = dltotal;
+  t->dlnow = dlnow;
+  t->ultotal = ultotal;
+  t->ulnow = ulnow;
+  return t->abort_kind == AUR_ABORT_CANCELLED ? 1 : 0;
+}
+
+/* ---- state changes (also used by session.c) ---- */
+
+void aur_transfer_begin(aur_transfer *t) {
+  t->state = AUR_RUNNING;
+  t->abort_kind = AUR_ABORT_NONE;
+  t->code = CURLE_OK;
+  t->body.len = 0;
+  t->received = 0;
+  t->hdrs.count = 0;
+  t->hdrs.text.len = 0;
+  t->hdrs.total = 0;
+  t->hdrs.status = 0;
+  t->hdrs.version[0] = '\0';
+  t->dlnow = t->dltotal = t->ulnow = t->ultotal = 0;
+  t->errbuf[0] = '\0';
+  t->errmsg[0] = '\0';
+  t->out_opened = 0;
+}
+
+static void close_output(aur_transfer *t) {
+  if (t->out != NULL) {
+    int bad = fclose(t->out) != 0;
+    t->out = NULL;
+    if (bad) {
+      char what[300];
+      snprintf(what, sizeof what, "cannot write output file '%.250s'", t->output_path);
+      set_abort(t, AUR_ABORT_FILE, what, strerror(errno));
+    }
+  }
+}
+
+void aur_transfer_end(aur_transfer *t, CURLcode code) {
+  t->code = code;
+  if (t->mode == AUR_MODE_FILE && !t->out_opened && code == CURLE_OK &&
+      t->abort_kind == AUR_ABORT_NONE)
+    open_output(t); /* an empty body still creates/truncates the file */
+  close_output(t);
+  t->state = AUR_DONE;
+}
+
+void aur_transfer_cancelled(aur_transfer *t) {
+  t->abort_kind = AUR_ABORT_NONE;
+  set_abort(t, AUR_ABORT_CANCELLED, "transfer cancelled", NULL);
+  t->code = CURLE_ABORTED_BY_CALLBACK;
+  if (t->out != NULL) {
+    fclose(t->out); /* result already is "cancelled": a close error adds nothing */
+    t->out = NULL;
+  }
+  t->state = AUR_DONE;
+}
+
+/* Frees everything once; leaves the session first if still inside one. */
+static void transfer_free(lua_State *L, aur_transfer *t) {
+  if (t->closed) return;
+  if (t->session != NULL) {
+    (void)aur_session_detach(L, t); /* nothing to do on failure: we are tearing down */
+    aur_transfer_cancelled(t);
+  }
+  if (t->out != NULL) {
+    fclose(t->out);
+    t->out = NULL;
+  }
+  if (t->easy != NULL) curl_easy_cleanup(t->easy);
+  t->easy = NULL;
+  if (t->mime != NULL) curl_mime_free(t->mime);
+  t->mime = NULL;
+  if (t->headers != NULL) curl_slist_free_all(t->headers);
+  t->headers = NULL;
+  free(t->method);
+  t->method = NULL;
+  free(t->output_path);
+  t->output_path = NULL;
+  aur_buf_free(&t->body);
+  aur_headers_free(&t->hdrs);
+  t->closed = 1;
+}
+
+/* ---- option parsing ---- */
+
+static void setopt_failed(lua_State *L, const char *opt, CURLcode rc) {
+  luaL_error(L, "aurous: curl_easy_setopt(%s) failed: %s", opt, curl_easy_strerror(rc));
+}
+
+#define SETOPT(L, t, opt, val) do { \
+    CURLcode rc_ = curl_easy_setopt((t)->easy, (opt), (val)); \
+    if (rc_ != CURLE_OK) setopt_failed((L), #opt, rc_); \
+  } while (0)
+
+static int field_type_error(lua_State *L, const char *field, const char *expected) {
+  return luaL_error(L, "bad field '%s' (%s expected, got %s)", field, expected,
+                    luaL_typename(L, -1));
+}
+
+static int field_error(lua_State *L, const char *field, const char *why) {
+  return luaL_error(L, "bad field '%s' (%s)", field, why);
+}
+
+#define NO_NUL  1
+#define NO_CRLF 2
+
+static int has_byte(const char *s, size_t n, int flags) {
+  size_t i;
+  for (i = 0; i < n; i++) {
+    if ((flags & NO_NUL) && s[i] == '\0') return 1;
+    if ((flags & NO_CRLF) && (s[i] == '\r' || s[i] == '\n')) return 1;
+  }
+  return 0;
+}
+
+/* Pushes opts[name]; returns the string or NULL when absent. The value stays
+ * on the stack (the caller pops one slot either way). */
+static const char *opt_string(lua_State *L, int opts, const char *name, size_t *len, int flags) {
+  const char *s;
+  size_t n;
+  int ty = aur_getfield_type(L, opts, name);
+  if (ty == LUA_TNIL) return NULL;
+  if (ty != LUA_TSTRING) field_type_error(L, name, "string");
+  s = lua_tolstring(L, -1, &n);
+  if (has_byte(s, n, flags))
+    field_error(L, name, (flags & NO_CRLF) ? "must not contain CR, LF or NUL" : "must not contain NUL");
+  if (len != NULL) *len = n;
+  return s;
+}
+
+/* A non-negative finite number; returns 0 when absent. Pops the value. */
+static int opt_number(lua_State *L, int opts, const char *name, lua_Number *out) {
+  lua_Number v;
+  int ty = aur_getfield_type(L, opts, name);
+  if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
+  if (ty != LUA_TNUMBER) field_type_error(L, name, "number");
+  v = lua_tonumber(L, -1);
+  if (!(v >= 0) || v > 1e15) field_error(L, name, "must be a non-negative number");
+  lua_pop(L, 1);
+  *out = v;
+  return 1;
+}
+
+/* A non-negative integer up to `max`; returns 0 when absent. Pops the value. */
+static int opt_integer(lua_State *L, int opts, const char *name, lua_Number max, long long *out) {
+  lua_Number v;
+  if (!opt_number(L, opts, name, &v)) return 0;
+  if (v != floor(v) || v > max) field_error(L, name, "must be a non-negative integer");
+  *out = (long long)v;
+  return 1;
+}
+
+/* -1 when absent, else 0/1. Pops the value. */
+static int opt_boolean(lua_State *L, int opts, const char *name) {
+  int ty = aur_getfield_type(L, opts, name), v;
+  if (ty == LUA_TNIL) { lua_pop(L, 1); return -1; }
+  if (ty != LUA_TBOOLEAN) field_type_error(L, name, "boolean");
+  v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+static int is_tchar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
+  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static int is_token(const char *s, size_t n) {
+  size_t i;
+  if (n == 0) return 0;
+  for (i = 0; i < n; i++)
+    if (!is_tchar((unsigned char)s[i])) return 0;
+  return 1;
+}
+
+static char *dup_string(lua_State *L, const char *s, size_t n) {
+  char *p = (char *)malloc(n + 1);
+  if (p == NULL) luaL_error(L, "aurous: out of memory");
+  memcpy(p, s, n);
+  p[n] = '\0';
+  return p;
+}
+
+static long to_ms(lua_Number seconds) {
+  lua_Number ms = ceil(seconds * 1000.0);
+  if (ms > 2147483647.0) ms = 2147483647.0;
+  return (long)ms;
+}
+
+static void set_headers(lua_State *L, aur_transfer *t, int opts) {
+  size_t n, i;
+  int ty = aur_getfield_type(L, opts, "headers");
+  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
+  if (ty != LUA_TTABLE) field_type_error(L, "headers", "table");
+  n = aur_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    char field[40];
+    size_t len;
+    const char *h, *colon;
+    struct curl_slist *next;
+    snprintf(field, sizeof field, "headers[%lu]", (unsigned long)i);
+    if (aur_rawgeti_type(L, -1, (int)i) != LUA_TSTRING) field_type_error(L, field, "string");
+    h = lua_tolstring(L, -1, &len);
+    if (has_byte(h, len, NO_NUL | NO_CRLF)) field_error(L, field, "must not contain CR, LF or NUL");
+    colon = (const char *)memchr(h, ':', len);
+    if (colon == NULL || !is_token(h, (size_t)(colon - h)))
+      field_error(L, field, "\"Name: value\" expected");
+    next = curl_slist_append(t->headers, h);
+    if (next == NULL) luaL_error(L, "aurous: out of memory");
+    t->headers = next;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  if (t->headers != NULL) SETOPT(L, t, CURLOPT_HTTPHEADER, t->headers);
+}
+
+static void mime_check(lua_State *L, CURLcode rc, const char *field, const char *what) {
+  if (rc != CURLE_OK) luaL_error(L, "bad field '%s' (%s: %s)", field, what, curl_easy_strerror(rc));
+}
+
+/* One part of opts.parts, the part table at the top of the stack. */
+static void add_part(lua_State *L, aur_transfer *t, size_t index) {
+  int tbl = lua_gettop(L);
+  char field[64];
+  const char *name, *data, *path, *filename, *ctype;
+  size_t data_len = 0;
+  curl_mimepart *part;
+  snprintf(field, sizeof field, "parts[%lu]", (unsigned long)index);
+  if (!lua_istable(L, tbl)) field_type_error(L, field, "table");
+  part = curl_mime_addpart(t->mime);
+  if (part == NULL) luaL_error(L, "aurous: out of memory");
+
+  snprintf(field, sizeof field, "parts[%lu].name", (unsigned long)index);
+  name = opt_string(L, tbl, "name", NULL, NO_NUL | NO_CRLF);
+  if (name == NULL) field_type_error(L, field, "string");
+  mime_check(L, curl_mime_name(part, name), field, "curl_mime_name");
+  lua_pop(L, 1);
+
+  data = opt_string(L, tbl, "data", &data_len, 0);
+  path = opt_string(L, tbl, "path", NULL, NO_NUL);
+  if ((data == NULL) == (path == NULL)) {
+    snprintf(field, sizeof field, "parts[%lu]", (unsigned long)index);
+    field_error(L, field, "exactly one of 'data' and 'path' expected");
+  }
+  if (data != NULL) {
+    snprintf(field, sizeof field, "parts[%lu].data", (unsigned long)index);
+    mime_check(L, curl_mime_data(part, data_len > 0 ? data : "", data_len), field, "curl_mime_data");
+  } else {
+    FILE *probe;
+    snprintf(field, sizeof field, "parts[%lu].path", (unsigned long)index);
+    probe = fopen(path, "rb");
+    if (probe == NULL)
+      luaL_error(L, "bad field '%s' (cannot read '%s': %s)", field, path, strerror(errno));
+    else
+      fclose(probe);
+    mime_check(L, curl_mime_filedata(part, path), field, "curl_mime_filedata");
+  }
+  lua_pop(L, 2);
+
+  snprintf(field, sizeof field, "parts[%lu].filename", (unsigned long)index);
+  filename = opt_string(L, tbl, "filename", NULL, NO_NUL | NO_CRLF);
+  if (filename != NULL) mime_check(L, curl_mime_filename(part, filename), field, "curl_mime_filename");
+  lua_pop(L, 1);
+
+  snprintf(field, sizeof field, "parts[%lu].content_type", (unsigned long)index);
+  ctype = opt_string(L, tbl, "content_type", NULL, NO_NUL | NO_CRLF);
+  if (ctype != NULL) mime_check(L, curl_mime_type(part, ctype), field, "curl_mime_type");
+  lua_pop(L, 1);
+}
+
+/* Field names in part errors: opt_string reports the bare key ('name'), so the
+ * part fields are checked here with full names first. */
+static void check_part_fields(lua_State *L, size_t index) {
+  static const char *const keys[] = {"name", "data", "path", "filename", "content_type"};
+  size_t k;
+  int tbl = lua_gettop(L);
+  char field[64];
+  snprintf(field, sizeof field, "parts[%lu]", (unsigned long)index);
+  if (!lua_istable(L, tbl)) field_type_error(L, field, "table");
+  for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    int ty = aur_getfield_type(L, tbl, keys[k]);
+    snprintf(field, sizeof field, "parts[%lu].%s", (unsigned long)index, keys[k]);
+    if (ty != LUA_TNIL && ty != LUA_TSTRING) field_type_error(L, field, "string");
+    if (ty == LUA_TSTRING) {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      int flags = k == 1 ? 0 : (k == 2 ? NO_NUL : NO_NUL | NO_CRLF);
+      if (has_byte(s, n, flags))
+        field_error(L, field, (flags & NO_CRLF) ? "must not contain CR, LF or NUL" : "must not contain NUL");
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static void set_parts(lua_State *L, aur_transfer *t, int opts) {
+  size_t n, i;
+  int ty = aur_getfield_type(L, opts, "parts");
+  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
+  if (ty != LUA_TTABLE) field_type_error(L, "parts", "table");
+  t->mime = curl_mime_init(t->easy);
+  if (t->mime == NULL) luaL_error(L, "aurous: out of memory");
+  n = aur_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, (int)i);
+    check_part_fields(L, i);
+    add_part(L, t, i);
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+static void configure(lua_State *L, aur_transfer *t, int opts) {
+  const char *s;
+  size_t len;
+  lua_Number num;
+  long long ll;
+  int b, has_body = 0;
+
+  SETOPT(L, t, CURLOPT_PRIVATE, (void *)t);
+  SETOPT(L, t, CURLOPT_NOSIGNAL, 1L);
+  SETOPT(L, t, CURLOPT_ERRORBUFFER, t->errbuf);
+  SETOPT(L, t, CURLOPT_PROTOCOLS_STR, "http,https");
+  SETOPT(L, t, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  SETOPT(L, t, CURLOPT_WRITEFUNCTION, on_body);
+  SETOPT(L, t, CURLOPT_WRITEDATA, (void *)t);
+  SETOPT(L, t, CURLOPT_HEADERFUNCTION, on_header);
+  SETOPT(L, t, CURLOPT_HEADERDATA, (void *)t);
+  SETOPT(L, t, CURLOPT_XFERINFOFUNCTION, on_progress);
+  SETOPT(L, t, CURLOPT_XFERINFODATA, (void *)t);
+  SETOPT(L, t, CURLOPT_NOPROGRESS, 0L);
+
+  s = opt_string(L, opts, "url", NULL, NO_NUL);
+  if (s == NULL) field_type_error(L, "url", "string");
+  SETOPT(L, t, CURLOPT_URL, s);
+  lua_pop(L, 1);
+
+  s = opt_string(L, opts, "method", &len, NO_NUL);
+  if (s == NULL) { s = "GET"; len = 3; }
+  if (!is_token(s, len) || len > 32) field_error(L, "method", "an HTTP token expected");
+  t->method = dup_string(L, s, len);
+  lua_pop(L, 1);
+
+  set_headers(L, t, opts);
+
+  s = opt_string(L, opts, "body", &len, 0);
+  if (s != NULL) {
+    SETOPT(L, t, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    SETOPT(L, t, CURLOPT_COPYPOSTFIELDS, len > 0 ? s : "");
+    has_body = 1;
+  }
+  lua_pop(L, 1);
+
+  if (aur_getfield_type(L, opts, "parts") != LUA_TNIL && has_body)
+    field_error(L, "parts", "exclusive with 'body'");
+  lua_pop(L, 1);
+  set_parts(L, t, opts);
+  if (t->mime != NULL) {
+    SETOPT(L, t, CURLOPT_MIMEPOST, t->mime);
+    has_body = 1;
+  }
+
+  if (strcmp(t->method, "HEAD") == 0) {
+    SETOPT(L, t, CURLOPT_NOBODY, 1L);
+  } else if (strcmp(t->method, "POST") == 0) {
+    if (!has_body) {
+      SETOPT(L, t, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
+      SETOPT(L, t, CURLOPT_COPYPOSTFIELDS, "");
+    }
+  } else if (strcmp(t->method, "GET") != 0 || has_body) {
+    SETOPT(L, t, CURLOPT_CUSTOMREQUEST, t->method);
+  }
+
+  s = opt_string(L, opts, "output_path", &len, NO_NUL);
+  if (s != NULL) {
+    t->output_path = dup_string(L, s, len);
+    t->mode = AUR_MODE_FILE;
+  }
+  lua_pop(L, 1);
+  b = opt_boolean(L, opts, "stream");
+  if (b == 1) {
+    if (t->mode == AUR_MODE_FILE) field_error(L, "stream", "exclusive with 'output_path'");
+    t->mode = AUR_MODE_STREAM;
+  }
+
+  if (opt_number(L, opts, "timeout", &num)) SETOPT(L, t, CURLOPT_TIMEOUT_MS, to_ms(num));
+  if (!opt_number(L, opts, "connect_timeout", &num)) num = AUR_DEFAULT_CONNECT_TIMEOUT;
+  SETOPT(L, t, CURLOPT_CONNECTTIMEOUT_MS, to_ms(num));
+  if (opt_integer(L, opts, "low_speed_limit", 2147483647.0, &ll))
+    SETOPT(L, t, CURLOPT_LOW_SPEED_LIMIT, (long)ll);
+  if (opt_integer(L, opts, "low_speed_time", 2147483647.0, &ll))
+    SETOPT(L, t, CURLOPT_LOW_SPEED_TIME, (long)ll);
+  if (opt_integer(L, opts, "max_response_size", 9007199254740992.0, &ll)) {
+    t->max_response = (curl_off_t)ll;
+    SETOPT(L, t, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)ll);
+  }
+  t->hdrs.limit = AUR_DEFAULT_MAX_HEADER_SIZE;
+  if (opt_integer(L, opts, "max_header_size", 9007199254740992.0, &ll)) t->hdrs.limit = (size_t)ll;
+
+  b = opt_boolean(L, opts, "follow_redirects");
+  SETOPT(L, t, CURLOPT_FOLLOWLOCATION, b == 1 ? 1L : 0L);
+  if (!opt_integer(L, opts, "max_redirects", 2147483647.0, &ll)) ll = AUR_DEFAULT_MAX_REDIRECTS;
+  SETOPT(L, t, CURLOPT_MAXREDIRS, (long)ll);
+
+  s = opt_string(L, opts, "user_agent", NULL, NO_NUL | NO_CRLF);
+  if (s != NULL) SETOPT(L, t, CURLOPT_USERAGENT, s);
+  lua_pop(L, 1);
+  s = opt_string(L, opts, "cainfo", NULL, NO_NUL);
+  if (s != NULL) SETOPT(L, t, CURLOPT_CAINFO, s);
+  lua_pop(L, 1);
+  b = opt_boolean(L, opts, "insecure");
+  SETOPT(L, t, CURLOPT_SSL_VERIFYPEER, b == 1 ? 0L : 1L);
+  SETOPT(L, t, CURLOPT_SSL_VERIFYHOST, b == 1 ? 0L : 2L);
+}
+
+static int transfer_new(lua_State *L) {
+  aur_transfer *t;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  t = (aur_transfer *)lua_newuserdata(L, sizeof *t);
+  memset(t, 0, sizeof *t);
+  t->ref = LUA_NOREF;
+  t->max_response = -1;
+  t->closed = 1; /* nothing to free until the easy handle exists */
+  aur_setmetatable(L, AUR_TRANSFER_MT);
+  t->easy = curl_easy_init();
+  if (t->easy == NULL) return luaL_error(L, "aurous: curl_easy_init failed");
+  t->closed = 0;
+  configure(L, t, 1);
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* ---- methods ---- */
+
+static int push_result(lua_State *L, aur_transfer *t) {
+  if (t->code == CURLE_OK && t->abort_kind == AUR_ABORT_NONE) {
+    aur_push_response(L, t);
+    return 1;
+  }
+  lua_pushnil(L);
+  aur_push_error(L, t);
+  return 2;
+}
+
+static int transfer_perform(lua_State *L) {
+  aur_transfer *t = check_open_transfer(L, 1);
+  CURLcode rc;
+  if (t->state != AUR_NEW) return luaL_error(L, "transfer already started");
+  aur_transfer_begin(t);
+  rc = curl_easy_perform(t->easy);
+  aur_transfer_end(t, rc);
+  return push_result(L, t);
+}
+
+static int transfer_result(lua_State *L) {
+  aur_transfer *t = check_open_transfer(L, 1);
+  if (t->state != AUR_DONE)
+    return luaL_error(L, "transfer not finished (%s)", t->state == AUR_NEW ? "new" : "running");
+  return push_result(L, t);
+}
+
+static int transfer_read(lua_State *L) {
+  aur_transfer *t = check_open_transfer(L, 1);
+  if (t->mode != AUR_MODE_STREAM) return luaL_error(L, "transfer is not in stream mode");
+  if (t->body.len == 0) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, t->body.data, t->body.len);
+  t->body.len = 0;
+  if (t->body.cap > 65536) aur_buf_free(&t->body);
+  return 1;
+}
+
+static int transfer_progress(lua_State *L) {
+  aur_transfer *t = check_transfer(L, 1);
+  aur_pushint64(L, t->dlnow);
+  aur_pushint64(L, t->dltotal);
+  aur_pushint64(L, t->ulnow);
+  aur_pushint64(L, t->ultotal);
+  return 4;
+}
+
+/* The status of the response being received (0 before its status line). */
+static int transfer_status(lua_State *L) {
+  aur_transfer *t = check_transfer(L, 1);
+  lua_pushinteger(L, t->hdrs.status);
+  return 1;
+}
+
+static const char *state_name(const aur_transfer *t) {
+  return t->state == AUR_NEW ? "new" : t->state == AUR_RUNNING ? "running" : "done";
+}
+
+static int transfer_state(lua_State *L) {
+  aur_transfer *t = check_transfer(L, 1);
+  lua_pushstring(L, state_name(t));
+  return 1;
+}
+
+static int transfer_cancel(lua_State *L) {
+  aur_transfer *t = check_transfer(L, 1);
+  int was_active = !t->closed && t->state != AUR_DONE;
+  if (was_active) {
+    CURLMcode rc = CURLM_OK;
+    if (t->session != NULL) rc = aur_session_detach(L, t);
+    aur_transfer_cancelled(t);
+    if (rc != CURLM_OK)
+      return luaL_error(L, "aurous: curl_multi_remove_handle failed: %s", curl_multi_strerror(rc));
+  }
+  lua_pushboolean(L, was_active);
+  return 1;
+}
+
+static int transfer_close(lua_State *L) {
+  aur_transfer *t = check_transfer(L, 1);
+  transfer_free(L, t);
+  return 0;
+}
+
+static int transfer_tostring(lua_State *L) {
+  aur_transfer *t = check_transfer(L, 1);
+  if (t->closed)
+    lua_pushliteral(L, "aurous.Transfer (closed)");
+  else
+    lua_pushfstring(L, "aurous.Transfer (%s, %s)", t->method ? t->method : "?", state_name(t));
+  return 1;
+}
+
+void aur_open_transfer(lua_State *L) {
+  static const luaL_Reg methods[] = {
+    {"perform", transfer_perform},
+    {"result", transfer_result},
+    {"read", transfer_read},
+    {"progress", transfer_progress},
+    {"state", transfer_state},
+    {"status", transfer_status},
+    {"cancel", transfer_cancel},
+    {"close", transfer_close},
+    {"__gc", transfer_close},
+    {"__tostring", transfer_tostring},
+    {NULL, NULL}
+  };
+  aur_newclass(L, AUR_TRANSFER_MT, methods);
+#if AUR_HAS_CLOSE
+  lua_pushcfunction(L, transfer_close);
+  lua_setfield(L, -2, "__close");
+#endif
+  lua_pop(L, 1);
+  aur_response_init(L);
+  lua_pushcfunction(L, transfer_new);
+  lua_setfield(L, -2, "transfer");
+}

@@ -1,0 +1,60 @@
+rockspec_format = "3.0"
+package = "aurous"
+version = "scm-1"
+source = {
+  url = "git+https://github.com/aurous-labs/aurous-lua.git",
+}
+description = {
+  summary = "Lua client for the Aurous Labs v1 API (image and video generation)",
+  detailed = [[
+Asynchronous image and video generation, reference-file uploads, characters,
+LoRA styles, credits and usage, and signed webhooks. A C core (libcurl, cJSON,
+OpenSSL) with a thin Lua layer: blocking calls by default, coroutine tasks that
+never block a host loop (Neovim, LÖVE) when asked.
+]],
+  license = "MIT",
+  homepage = "https://docs.aurous-labs.com/",
+}
+dependencies = {
+  "lua >= 5.1",
+}
+external_dependencies = {
+  CURL = { header = "curl/curl.h", library = "curl" },
+  CJSON = { header = "cjson/cJSON.h", library = "cjson" },
+  OPENSSL = { header = "openssl/hmac.h", library = "crypto" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["aurous.core"] = {
+      sources = { "src/clock.c", "src/core.c", "src/crypto.c", "src/json_decode.c", "src/response.c", "src/session.c", "src/transfer.c" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      libraries = { "curl", "cjson", "crypto" },
+      incdirs = { "$(CURL_INCDIR)", "$(CJSON_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(CJSON_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+    },
+    ["aurous.client"] = "lua/aurous/client.lua",
+    ["aurous.download"] = "lua/aurous/download.lua",
+    ["aurous.errors"] = "lua/aurous/errors.lua",
+    ["aurous"] = "lua/aurous/init.lua",
+    ["aurous.json"] = "lua/aurous/json.lua",
+    ["aurous.loop"] = "lua/aurous/loop.lua",
+    ["aurous.pager"] = "lua/aurous/pager.lua",
+    ["aurous.resource"] = "lua/aurous/resource.lua",
+    ["aurous.resources.account"] = "lua/aurous/resources/account.lua",
+    ["aurous.resources.characters"] = "lua/aurous/resources/characters.lua",
+    ["aurous.resources.files"] = "lua/aurous/resources/files.lua",
+    ["aurous.resources.generations"] = "lua/aurous/resources/generations.lua",
+    ["aurous.resources.loras"] = "lua/aurous/resources/loras.lua",
+    ["aurous.resources.schemas"] = "lua/aurous/resources/schemas.lua",
+    ["aurous.resources.webhook_endpoints"] = "lua/aurous/resources/webhook_endpoints.lua",
+    ["aurous.retry"] = "lua/aurous/retry.lua",
+    ["aurous.util"] = "lua/aurous/util.lua",
+    ["aurous.validate"] = "lua/aurous/validate.lua",
+    ["aurous.waiter"] = "lua/aurous/waiter.lua",
+    ["aurous.webhooks"] = "lua/aurous/webhooks.lua",
+  },
+  install = {
+    bin = { aurous = "bin/aurous" },
+  },
+}

@@ -1,0 +1,92 @@
+/* headers_fuzz.c: libFuzzer target for the response-header collector
+ * (aur_headers_feed, response.c) and the Lua tables built from it
+ * (aur_headers_push, the case-insensitive headers metatable).
+ *
+ * Input: byte 0 picks max_header_size (0 = no limit, else byte * 64); the rest
+ * is split into lines after each '\n', each line handed over as libcurl's
+ * header callback would. Build and run with fuzz/run-headers.sh. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "http.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static lua_State *L;
+
+static void check(int cond, const char *what) {
+  if (!cond) {
+    fprintf(stderr, "invariant failed: %s\n", what);
+    abort();
+  }
+}
+
+static int push_and_probe(lua_State *L1) {
+  const aur_headers *h = (const aur_headers *)lua_touserdata(L1, 1);
+  size_t i;
+  aur_headers_push(L1, h);                /* headers, header_list */
+  check(aur_rawlen(L1, -1) == h->count, "header_list length");
+  for (i = 0; i < h->count; i++) {
+    const aur_header_field *f = &h->fields[i];
+    /* the original-case name must find a value through __index */
+    lua_pushlstring(L1, h->text.data + f->name, f->name_len);
+    lua_gettable(L1, -3);
+    check(lua_type(L1, -1) == LUA_TSTRING, "case-insensitive lookup");
+    check(lua_rawlen(L1, -1) >= f->value_len, "joined value length");
+    lua_pop(L1, 1);
+  }
+  lua_pushinteger(L1, 1);
+  lua_gettable(L1, -3);                   /* non-string key: nil, no crash */
+  check(lua_isnil(L1, -1), "integer key");
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  aur_headers h;
+  size_t pos = 1;
+  int rc = AUR_HDR_OK;
+  if (size == 0) return 0;
+  if (L == NULL) {
+    L = luaL_newstate();
+    luaL_openlibs(L);
+    aur_response_init(L);
+  }
+  memset(&h, 0, sizeof h);
+  h.limit = (size_t)data[0] * 64;
+  while (pos < size && rc == AUR_HDR_OK) {
+    const uint8_t *nl = (const uint8_t *)memchr(data + pos, '\n', size - pos);
+    size_t len = nl ? (size_t)(nl - (data + pos)) + 1 : size - pos;
+    /* a private copy so ASan sees reads past the line */
+    char *line = (char *)malloc(len ? len : 1);
+    if (line == NULL) break;
+    memcpy(line, data + pos, len);
+    rc = aur_headers_feed(&h, line, len);
+    free(line);
+    pos += len;
+  }
+  check(h.count <= h.cap, "count <= cap");
+  if (rc == AUR_HDR_OK && h.limit > 0) check(h.total <= h.limit, "limit respected");
+  {
+    size_t i;
+    for (i = 0; i < h.count; i++) {
+      const aur_header_field *f = &h.fields[i];
+      check(f->name_len > 0, "non-empty name");
+      check(f->name + f->name_len <= h.text.len, "name in bounds");
+      check(f->value + f->value_len <= h.text.len, "value in bounds");
+      check(memchr(h.text.data + f->name, ':', f->name_len) == NULL, "no colon in name");
+    }
+  }
+  if (rc == AUR_HDR_OK) {
+    lua_settop(L, 0);
+    lua_pushcfunction(L, push_and_probe);
+    lua_pushlightuserdata(L, &h);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      const char *msg = lua_tostring(L, -1);
+      check(msg != NULL && strstr(msg, "memory") != NULL, "Lua error other than memory");
+    }
+    lua_settop(L, 0);
+    lua_gc(L, LUA_GCCOLLECT, 0);
+  }
+  aur_headers_free(&h);
+  return 0;
+}

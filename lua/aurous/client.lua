@@ -1,0 +1,329 @@
+--- The client and its one request pipeline: URL and query, headers, body,
+-- retries with backoff, idempotency keys, decoding and errors.
+-- @module aurous.client
+local core = require("aurous.core")
+local errors = require("aurous.errors")
+local json = require("aurous.json")
+local loop = require("aurous.loop")
+local retry = require("aurous.retry")
+local util = require("aurous.util")
+local validate = require("aurous.validate")
+
+local client = {}
+
+client.VERSION = "0.1.0"
+client.DEFAULT_BASE_URL = "https://api.aurous-labs.com"
+client.DEFAULT_API_VERSION = "2026-05-15"
+
+local Client = {}
+Client.__index = Client
+Client.__name = "aurous.Client"
+
+local function lua_version()
+  if type(jit) == "table" and jit.version then return jit.version end ---@diagnostic disable-line: undefined-global
+  return _VERSION
+end
+
+local USER_AGENT = string.format("aurous-lua/%s (%s; libcurl %s)", client.VERSION, lua_version(), core.curl_version)
+client.USER_AGENT = USER_AGENT
+
+-- Client options: name → { type, default }. Anything else is an error.
+local OPTIONS = {
+  api_key = "string", base_url = "string", version = "string", timeout = "number",
+  connect_timeout = "number", max_retries = "number", deadline = "number",
+  max_response_size = "number", low_speed_limit = "number", low_speed_time = "number",
+  insecure = "boolean", cainfo = "string", log = "function", headers = "table",
+}
+
+-- Per-call options.
+local CALL_OPTIONS = {
+  timeout = "number", headers = "table", idempotency_key = "string", version = "string",
+  max_retries = "number", deadline = "number",
+}
+
+local function check_options(opts, allowed, what)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    return nil, errors.argument(what, "a table is expected, got " .. type(opts))
+  end
+  for k, v in pairs(opts) do
+    local t = allowed[k]
+    if not t then return nil, errors.argument(what .. "." .. tostring(k), "is not an option") end
+    if type(v) ~= t then
+      return nil, errors.argument(what .. "." .. k, "a " .. t .. " is expected, got " .. type(v))
+    end
+  end
+  return opts
+end
+
+local function check_header_table(headers, what)
+  for k, v in pairs(headers) do
+    if type(k) ~= "string" or not k:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+      return nil, errors.argument(what, "header name " .. string.format("%q", tostring(k)) .. " is not a token")
+    end
+    if type(v) ~= "string" and type(v) ~= "number" then
+      return nil, errors.argument(what .. "." .. k, "a string is expected, got " .. type(v))
+    end
+    if tostring(v):find("[\r\n%z]") then
+      return nil, errors.argument(what .. "." .. k, "must not contain CR, LF or NUL")
+    end
+  end
+  return true
+end
+
+local function default_logger()
+  local level = os.getenv("AUROUS_LOG")
+  if level == "debug" then
+    return function(line) io.stderr:write(line, "\n") end
+  end
+  return nil
+end
+
+--- Creates a client. Every option has a default; see the README.
+-- Raises on a bad option (a programming error), naming it.
+function client.new(opts)
+  local o, err = check_options(opts, OPTIONS, "options")
+  if not o then error(tostring(err), 2) end
+  local self = setmetatable({}, Client)
+  self.api_key = o.api_key or os.getenv("AUROUS_API_KEY")
+  if self.api_key == nil or self.api_key == "" then
+    error("aurous.new: no API key: pass api_key or set AUROUS_API_KEY", 2)
+  end
+  if self.api_key:find("[%c%s]") then error("aurous.new: api_key must not contain spaces or control characters", 2) end
+  self.base_url = (o.base_url or os.getenv("AUROUS_BASE_URL") or client.DEFAULT_BASE_URL):gsub("/+$", "")
+  if not self.base_url:match("^https?://[^%s]+$") then
+    error("aurous.new: base_url must be an http(s) URL, got " .. string.format("%q", self.base_url), 2)
+  end
+  self.version = o.version or client.DEFAULT_API_VERSION
+  if not self.version:match("^%d%d%d%d%-%d%d%-%d%d$") then
+    error("aurous.new: version must look like YYYY-MM-DD, got " .. string.format("%q", self.version), 2)
+  end
+  self.timeout = o.timeout or 60
+  self.connect_timeout = o.connect_timeout or 10
+  self.max_retries = o.max_retries or 2
+  self.deadline = o.deadline
+  self.max_response_size = o.max_response_size or 64 * 1024 * 1024
+  self.low_speed_limit = o.low_speed_limit or 1
+  self.low_speed_time = o.low_speed_time or 30
+  self.insecure = o.insecure == true
+  self.cainfo = o.cainfo
+  self.log = o.log or default_logger()
+  if o.headers then
+    local ok, herr = check_header_table(o.headers, "headers")
+    if not ok then error(tostring(herr), 2) end
+  end
+  self.extra_headers = util.copy(o.headers)
+  if self.insecure then
+    local warn = self.log or function(line) io.stderr:write(line, "\n") end
+    warn("aurous: WARNING: TLS certificate verification is disabled (insecure = true)")
+  end
+  return self
+end
+
+function Client:__tostring()
+  return string.format("aurous.Client (%s, key %s)", self.base_url, util.redact(self.api_key))
+end
+
+-- Logs a line when a logger is set.
+function Client:_log(fmt, ...)
+  if self.log then self.log(string.format(fmt, ...)) end
+end
+
+-- Substitutes `{name}` in a path with escaped values; errors name the parameter.
+local function expand_path(path, values)
+  local err
+  local out = path:gsub("{([%w_]+)}", function(name)
+    local v = values and values[name]
+    if type(v) == "number" then v = tostring(v) end
+    local ok, verr = validate.id(v, name)
+    if not ok then err = err or verr return "" end
+    return util.escape(v)
+  end)
+  if err then return nil, err end
+  return out
+end
+
+local function header_lines(headers)
+  local lines, names = {}, {}
+  for k in pairs(headers) do names[#names + 1] = k end
+  table.sort(names)
+  for _, k in ipairs(names) do lines[#lines + 1] = k .. ": " .. tostring(headers[k]) end
+  return lines
+end
+
+local function redacted_headers(headers)
+  local shown = util.copy(headers)
+  if shown["X-Api-Key"] then shown["X-Api-Key"] = util.redact(shown["X-Api-Key"]) end
+  return table.concat(header_lines(shown), "; ")
+end
+
+-- The response as users see it beside a result.
+local function response_meta(resp, attempts, idem_key, elapsed)
+  local h = resp.headers
+  return {
+    status = resp.status,
+    headers = h,
+    request_id = h["aurous-request-id"],
+    version = h["aurous-version"],
+    idempotent_replayed = h["aurous-idempotent-replayed"] == "true",
+    idempotency_key = idem_key,
+    attempts = attempts,
+    elapsed = elapsed,
+  }
+end
+
+-- Builds the core transfer options of one attempt.
+function Client:_transfer_options(req, headers, attempt_timeout)
+  local t = {
+    method = req.method, url = req.url, headers = header_lines(headers),
+    timeout = attempt_timeout, connect_timeout = self.connect_timeout,
+    user_agent = USER_AGENT, max_response_size = req.max_response_size or self.max_response_size,
+    low_speed_limit = self.low_speed_limit, low_speed_time = self.low_speed_time,
+    insecure = self.insecure or nil, cainfo = self.cainfo,
+  }
+  if req.body then t.body = req.body end
+  if req.parts then t.parts = req.parts end
+  if req.stream then t.stream = true end
+  if req.output_path then t.output_path = req.output_path end
+  return t
+end
+
+-- Decides what a finished attempt means: `result, nil` or `nil, err`.
+local function interpret(req, resp, terr)
+  if not resp then return nil, errors.from_transfer(terr) end
+  local status = resp.status
+  if req.raw then return resp end
+  local ctype = resp.headers["content-type"] or ""
+  if status >= 200 and status < 300 then
+    if resp.body == "" then return json.object{} end
+    local value, derr = json.decode(resp.body)
+    if value == nil then
+      return nil, errors.new{ type = "decode", code = "invalid_json", status = status,
+        message = "the API answered " .. status .. " with a body that is not valid JSON: " .. tostring(derr),
+        request_id = resp.headers["aurous-request-id"] }
+    end
+    return value
+  end
+  local envelope
+  if ctype:find("json", 1, true) or resp.body:sub(1, 1) == "{" then
+    local decoded = json.decode(resp.body)
+    if type(decoded) == "table" and type(decoded.error) == "table" then envelope = decoded.error end
+  end
+  local hint = (not envelope) and (ctype ~= "" and ("content-type " .. ctype) or "empty body") or nil
+  return nil, errors.from_response(status, envelope, resp.headers, hint)
+end
+
+--- Sends one logical request through the pipeline, with retries.
+-- `req`: method, path, query (table), body (string), parts, json (table → body),
+-- idempotent (bool: POST that takes an Idempotency-Key), retry_safe, raw (return
+-- the core Response instead of decoding), stream + handlers, opts (per-call options).
+-- @return value, nil, meta  |  nil, err
+function Client:send(req)
+  local opts, oerr = check_options(req.opts, CALL_OPTIONS, "opts")
+  if not opts then return nil, oerr end
+  if opts.headers then
+    local ok, herr = check_header_table(opts.headers, "opts.headers")
+    if not ok then return nil, herr end
+  end
+  if opts.version and not opts.version:match("^%d%d%d%d%-%d%d%-%d%d$") then
+    return nil, errors.argument("opts.version", "must look like YYYY-MM-DD")
+  end
+  if opts.idempotency_key and (#opts.idempotency_key < 1 or #opts.idempotency_key > 256 or opts.idempotency_key:find("%c")) then
+    return nil, errors.argument("opts.idempotency_key", "must be 1 to 256 characters without control characters")
+  end
+  local url = req.url or (self.base_url .. req.path)
+  if req.query and next(req.query) then url = url .. "?" .. util.query(req.query) end
+  local body = req.body
+  if req.json then
+    local encoded, jerr = json.encode(req.json)
+    if not encoded then return nil, errors.argument("params", "cannot be sent as JSON: " .. jerr) end
+    body = encoded
+  end
+  local headers = util.copy(self.extra_headers)
+  if not req.anonymous then headers["X-Api-Key"] = self.api_key end
+  headers["Aurous-Version"] = opts.version or self.version
+  headers["Accept"] = "application/json"
+  if body and body ~= "" then headers["Content-Type"] = "application/json" end
+  local idem_key
+  if req.idempotent then
+    idem_key = opts.idempotency_key or util.uuid4() -- once per logical request, reused by every retry
+    headers["Idempotency-Key"] = idem_key
+  end
+  for k, v in pairs(opts.headers or {}) do headers[k] = v end
+
+  local method = req.method
+  local safe = req.retry_safe or idem_key ~= nil or method == "GET" or method == "HEAD"
+    or method == "PUT" or method == "DELETE" or method == "PATCH"
+  local max_retries = opts.max_retries or self.max_retries
+  local timeout = opts.timeout or self.timeout
+  local deadline_s = opts.deadline or self.deadline
+  local started = core.now()
+  local deadline = deadline_s and (started + deadline_s)
+  local attempt = 0
+  local treq = { method = method, url = url, body = body, parts = req.parts, stream = req.stream,
+    output_path = req.output_path, max_response_size = req.max_response_size }
+  while true do
+    attempt = attempt + 1
+    local attempt_timeout = timeout
+    if deadline then
+      local left = deadline - core.now()
+      if left <= 0 then
+        return nil, errors.new{ type = "timeout", code = "deadline_exceeded", retryable = false,
+          message = string.format("deadline of %gs exceeded after %d attempt(s)", deadline_s, attempt - 1) }
+      end
+      if attempt_timeout == 0 or left < attempt_timeout then attempt_timeout = left end
+    end
+    local t0 = core.now()
+    local transfer = core.transfer(self:_transfer_options(treq, headers, attempt_timeout))
+    local resp, terr = loop.perform(transfer, req.handlers)
+    transfer:close()
+    local value, err = interpret(req, resp, terr)
+    self:_log("aurous: %s %s -> %s (%.3fs) attempt %d%s%s", method, url,
+      resp and tostring(resp.status) or (terr and terr.kind or "?"), core.now() - t0, attempt,
+      resp and resp.headers["aurous-request-id"] and (" " .. resp.headers["aurous-request-id"]) or "",
+      attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
+    if value ~= nil then
+      if req.raw then return value end
+      return value, nil, response_meta(resp, attempt, idem_key, core.now() - started)
+    end
+    err.idempotency_key = idem_key
+    err.attempts = attempt
+    err.retryable = retry.retryable(err, safe)
+    if not err.retryable or attempt > max_retries then
+      if err.retryable then self:_log("aurous: giving up after %d attempt(s): %s", attempt, tostring(err)) end
+      return nil, err
+    end
+    local wait = retry.delay(attempt, err)
+    if not wait or (deadline and core.now() + wait >= deadline) then
+      self:_log("aurous: not retrying: the wait (%s) would pass the deadline or the cap", tostring(err.retry_after))
+      return nil, err
+    end
+    self:_log("aurous: retrying in %.2fs after %s", wait, tostring(err))
+    loop.sleep(wait)
+  end
+end
+
+--- Calls an endpoint described as data (see resources/), checking arguments first.
+-- `endpoint`: { method, path, query = schema, body = schema, idempotent, retry_safe }.
+function Client:call(endpoint, path_values, params, opts)
+  local path, perr = expand_path(endpoint.path, path_values)
+  if not path then return nil, perr end
+  local schema = endpoint.query or endpoint.body
+  local ok, verr = validate.check(schema, params, "params")
+  if not ok then return nil, verr end
+  local req = { method = endpoint.method, path = path, opts = opts,
+    idempotent = endpoint.idempotent, retry_safe = endpoint.retry_safe }
+  if endpoint.method == "GET" or endpoint.method == "DELETE" then
+    req.query = params
+  elseif params and next(params) ~= nil then
+    req.json = params
+  elseif endpoint.body then
+    req.json = json.object{}
+  else
+    req.body = ""
+  end
+  return self:send(req)
+end
+
+client.Client = Client
+return client

@@ -1,0 +1,122 @@
+--- The error type: every failure of the library is one of these.
+-- Fields: `type`, `code`, `status`, `message`, `param`, `request_id`, `doc_url`,
+-- `retryable`, `retry_after`, `idempotency_key`; it prints as one line.
+-- @module aurous.errors
+local errors = {}
+
+local Error = {}
+Error.__index = Error
+Error.__name = "aurous.Error"
+
+--- The types the client itself produces (the API's own types pass through).
+errors.CLIENT_TYPES = {
+  invalid_argument = true, connection = true, timeout = true, decode = true,
+  cancelled = true, too_large = true, tls = true, file = true, protocol = true,
+}
+
+local function one_line(s)
+  return (tostring(s):gsub("[\r\n]+", " "))
+end
+
+function Error.__tostring(e)
+  local parts = { "aurous: ", e.type or "error" }
+  local detail = {}
+  if e.code and e.code ~= e.type then detail[#detail + 1] = e.code end
+  if e.status then detail[#detail + 1] = "HTTP " .. tostring(e.status) end
+  if #detail > 0 then parts[#parts + 1] = " (" .. table.concat(detail, ", ") .. ")" end
+  parts[#parts + 1] = ": " .. one_line(e.message or "unknown error")
+  if e.param then parts[#parts + 1] = " [param " .. tostring(e.param) .. "]" end
+  if e.request_id then parts[#parts + 1] = " [request_id " .. tostring(e.request_id) .. "]" end
+  return table.concat(parts)
+end
+
+--- Builds an error object from a table of fields.
+function errors.new(fields)
+  return setmetatable(fields, Error)
+end
+
+--- True when `v` is an error object of this library.
+function errors.is(v)
+  return getmetatable(v) == Error
+end
+
+--- An `invalid_argument` error naming the argument; raised before any I/O.
+function errors.argument(param, message)
+  return errors.new{ type = "invalid_argument", code = "invalid_argument", param = param,
+    message = param and (param .. ": " .. message) or message, retryable = false }
+end
+
+-- The type the API would give a status, for bodies without an envelope.
+local function type_for_status(status)
+  if status == 429 then return "rate_limit" end
+  if status >= 500 then return "server_error" end
+  if status == 401 or status == 403 then return "authentication" end
+  if status == 404 or status == 410 then return "not_found" end
+  return "invalid_request"
+end
+errors.type_for_status = type_for_status
+
+--- An error from an HTTP response that is not 2xx.
+-- `envelope` is the decoded body's `error` table when there was one.
+function errors.from_response(status, envelope, headers, body_hint)
+  local e = { status = status, retryable = false }
+  local request_id = headers and headers["aurous-request-id"]
+  if type(envelope) == "table" then
+    e.type = type(envelope.type) == "string" and envelope.type or type_for_status(status)
+    e.code = type(envelope.code) == "string" and envelope.code or nil
+    e.message = type(envelope.message) == "string" and envelope.message or ("HTTP " .. status)
+    e.param = type(envelope.param) == "string" and envelope.param or nil
+    e.doc_url = type(envelope.doc_url) == "string" and envelope.doc_url or nil
+    e.request_id = type(envelope.request_id) == "string" and envelope.request_id or request_id
+    e.provider_status = envelope.status
+  else
+    e.type = type_for_status(status)
+    e.code = "http_" .. status
+    e.message = "HTTP " .. status .. " without an API error body" .. (body_hint and (" (" .. body_hint .. ")") or "")
+    e.request_id = request_id
+  end
+  local ra = headers and headers["retry-after"]
+  if ra then e.retry_after = errors.parse_retry_after(ra) end
+  return errors.new(e)
+end
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8,
+  Sep = 9, Oct = 10, Nov = 11, Dec = 12 }
+
+-- Seconds since the epoch of a UTC date table, without os.time's local zone.
+local function utc_seconds(y, m, d, hh, mm, ss)
+  -- days from civil (Howard Hinnant's algorithm)
+  y = (m <= 2) and (y - 1) or y
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + hh * 3600 + mm * 60 + ss
+end
+
+--- `Retry-After` as seconds to wait: delta-seconds or an HTTP date; nil if unreadable.
+function errors.parse_retry_after(value, now)
+  if type(value) ~= "string" then return nil end
+  local n = tonumber(value:match("^%s*(%d+%.?%d*)%s*$"))
+  if n then return n end
+  local d, mon, y, hh, mm, ss = value:match("^%a+, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  if d and MONTHS[mon] then
+    local at = utc_seconds(tonumber(y), MONTHS[mon], tonumber(d), tonumber(hh), tonumber(mm), tonumber(ss))
+    local wait = at - (now or os.time())
+    return wait > 0 and wait or 0
+  end
+  return nil
+end
+
+--- An error from a transport failure reported by the core ({kind, message, curl_code}).
+function errors.from_transfer(terr)
+  local kind = terr.kind or "connection"
+  local t = kind
+  if kind == "transfer" or kind == "protocol" then t = "connection" end
+  return errors.new{ type = t, code = kind, message = terr.message or kind,
+    curl_code = terr.curl_code, retryable = (t == "connection" or t == "timeout") }
+end
+
+return errors

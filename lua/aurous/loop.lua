@@ -1,0 +1,353 @@
+--- Coroutine tasks over the core's transfer multiplexer, with timers.
+-- Outside a task every call blocks; inside `spawn`ed tasks the same calls yield,
+-- and `run` (to the end) or `step` (never blocking, for a host loop) drive them.
+-- @module aurous.loop
+local core = require("aurous.core")
+local errors = require("aurous.errors")
+
+local loop = {}
+
+local unpack = table.unpack or unpack ---@diagnostic disable-line: deprecated
+local function pack(...) return { n = select("#", ...), ... } end
+
+local ready = {}          -- queue of { task, event, a }
+local sleepers = {}       -- { at = t, task = task }
+local waiting = {}        -- transfer -> task
+local task_of = setmetatable({}, { __mode = "k" }) -- coroutine -> task
+local live = 0            -- tasks spawned and not finished
+local running = nil       -- the task being resumed, if any
+local sessions = {}       -- tasks / blocking
+
+local function session(which)
+  local s = sessions[which]
+  if not s then
+    s = core.session()
+    sessions[which] = s
+  end
+  return s
+end
+
+--- The task running now, or nil outside of tasks.
+local function current()
+  local co = coroutine.running()
+  local t = co and task_of[co]
+  if t and t == running then return t end
+  return nil
+end
+loop.current = current
+
+local Task = {}
+Task.__index = Task
+Task.__name = "aurous.Task"
+
+function Task.__tostring(t)
+  return string.format("aurous.Task (%s)", t.done and (t.ok and "done" or "failed") or (t.state or "ready"))
+end
+
+local function push(task, event, a)
+  ready[#ready + 1] = { task, event, a }
+end
+
+local function finish(task, ok, values_or_err)
+  task.done = true
+  task.state = "done"
+  live = live - 1
+  task.ok = ok
+  if ok then task.values = values_or_err else task.err = values_or_err end
+  local joiners = task.joiners
+  task.joiners = nil
+  if joiners then
+    for _, parent in ipairs(joiners) do
+      parent.join_left = parent.join_left - 1
+      if parent.join_left == 0 and not parent.done then push(parent, "joined") end
+    end
+  end
+end
+
+local function resume(task, event, a)
+  if task.done then return end
+  local prev = running
+  running = task
+  task.state = "running"
+  task.wait = nil
+  local r = pack(coroutine.resume(task.co, event, a))
+  running = prev
+  if task.done then return end -- cancelled while running
+  if coroutine.status(task.co) == "dead" then
+    if r[1] then
+      finish(task, true, pack(unpack(r, 2, r.n)))
+    else
+      local err = r[2]
+      if not errors.is(err) then
+        err = errors.new{ type = "task_error", message = debug.traceback(task.co, tostring(err)), raised = r[2] }
+      end
+      finish(task, false, err)
+    end
+  elseif not task.wait then
+    -- a plain coroutine.yield() inside a task: run again on the next pass
+    task.state = "ready"
+    push(task, "resume")
+  else
+    task.state = task.wait
+  end
+end
+
+local function run_ready()
+  while #ready > 0 do
+    local batch = ready
+    ready = {}
+    for i = 1, #batch do
+      local item = batch[i]
+      resume(item[1], item[2], item[3])
+    end
+  end
+end
+
+--- Starts `fn(...)` as a task; it runs on the next `run`, `step` or blocking wait.
+-- @return a task: `task.done`, `task:result()`, `task:cancel()`
+function loop.spawn(fn, ...)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to 'spawn' (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local args = pack(...)
+  local task = setmetatable({ done = false, state = "ready" }, Task)
+  task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
+  task_of[task.co] = task
+  live = live + 1
+  push(task, "start")
+  return task
+end
+
+--- The task's return values once done; `nil, err` if it raised or was cancelled.
+function Task:result()
+  if not self.done then
+    return nil, errors.new{ type = "invalid_argument", message = "task has not finished" }
+  end
+  if self.ok then return unpack(self.values, 1, self.values.n) end
+  return nil, self.err
+end
+
+--- Cancels the task, and the transfer it is waiting on. Returns false if it had finished.
+function Task:cancel()
+  if self.done then return false end
+  if self.transfer then
+    waiting[self.transfer] = nil
+    self.transfer:cancel()
+    self.transfer = nil
+  end
+  for i = #sleepers, 1, -1 do
+    if sleepers[i].task == self then table.remove(sleepers, i) end
+  end
+  local err = errors.new{ type = "cancelled", code = "task_cancelled", message = "task cancelled" }
+  finish(self, false, err)
+  if running == self then error(err, 0) end
+  if coroutine.close and coroutine.status(self.co) == "suspended" then coroutine.close(self.co) end
+  return true
+end
+
+-- Yields the current task until an event arrives; returns the event.
+local function suspend(task, what)
+  task.wait = what
+  return coroutine.yield()
+end
+
+-- Delivers the stream chunks and the progress of a transfer to its handlers.
+local function deliver(transfer, handlers, last)
+  if not handlers then return end
+  if handlers.on_chunk then
+    local chunk = transfer:read()
+    while chunk do
+      handlers.on_chunk(chunk, transfer)
+      chunk = transfer:read()
+    end
+  end
+  if handlers.on_progress then
+    local dn, dt, un, ut = transfer:progress()
+    local key = dn + dt * 3 + un * 7 + ut * 11
+    if key ~= last.key then
+      last.key = key
+      handlers.on_progress(dn, dt, un, ut)
+    end
+  end
+end
+
+--- Runs a core Transfer to its end: yields inside a task, blocks outside.
+-- `handlers.on_chunk(bytes)` gets stream-mode body chunks; `handlers.on_progress(dlnow,
+-- dltotal, ulnow, ultotal)` gets progress. A handler that raises cancels the
+-- transfer and the error is raised again here.
+-- @return the core Response, or `nil, transfer_error`
+function loop.perform(transfer, handlers)
+  local task = current()
+  local last = {}
+  local ok, err
+  if task then
+    local added, aerr = session("tasks"):add(transfer)
+    if not added then return nil, { kind = "transfer", message = aerr } end
+    waiting[transfer] = task
+    task.transfer = transfer
+    task.handlers = handlers
+    ok, err = pcall(function()
+      while true do
+        local event = suspend(task, "transfer")
+        deliver(transfer, handlers, last)
+        if event == "done" then break end
+      end
+    end)
+    waiting[transfer] = nil
+    task.transfer = nil
+    task.handlers = nil
+  else
+    local s = session("blocking")
+    local added, aerr = s:add(transfer)
+    if not added then return nil, { kind = "transfer", message = aerr } end
+    ok, err = pcall(function()
+      while transfer:state() == "running" do
+        s:step(handlers and 50 or 1000)
+        deliver(transfer, handlers, last)
+      end
+      deliver(transfer, handlers, last)
+    end)
+  end
+  if not ok then
+    if transfer:state() == "running" then transfer:cancel() end
+    error(err, 0)
+  end
+  return transfer:result()
+end
+
+--- Sleeps `seconds`: yields inside a task, blocks outside.
+function loop.sleep(seconds)
+  if type(seconds) ~= "number" or seconds ~= seconds then
+    error("bad argument #1 to 'sleep' (number expected, got " .. type(seconds) .. ")", 2)
+  end
+  local task = current()
+  if not task then
+    if seconds > 0 then core.sleep(seconds) end
+    return
+  end
+  sleepers[#sleepers + 1] = { at = core.now() + math.max(seconds, 0), task = task }
+  suspend(task, "sleep")
+end
+
+-- One pass: run ready tasks, advance transfers (waiting up to wait_ms), wake timers.
+local function pass(wait_ms)
+  run_ready()
+  local now = core.now()
+  for i = 1, #sleepers do
+    local ms = (sleepers[i].at - now) * 1000
+    if ms < wait_ms then wait_ms = ms end
+  end
+  if wait_ms < 0 then wait_ms = 0 end
+  local s = sessions.tasks
+  if s and s:pending() > 0 then
+    local finished = s:step(math.floor(wait_ms))
+    local done = {}
+    for _, t in ipairs(finished) do
+      local task = waiting[t]
+      if task then
+        done[t] = true
+        push(task, "done")
+      end
+    end
+    for t, task in pairs(waiting) do
+      if not done[t] and task.handlers then push(task, "tick") end
+    end
+  elseif wait_ms > 0 then
+    core.sleep(wait_ms / 1000)
+  end
+  now = core.now()
+  local i = 1
+  while i <= #sleepers do
+    local sl = sleepers[i]
+    if sl.at <= now then
+      table.remove(sleepers, i)
+      push(sl.task, "timer")
+    else
+      i = i + 1
+    end
+  end
+  run_ready()
+end
+
+local function check_outside(name)
+  if current() then error("aurous." .. name .. "() cannot be called from inside a task", 3) end
+end
+
+--- Advances every task without blocking; returns the number still pending.
+function loop.step()
+  check_outside("step")
+  pass(0)
+  return live
+end
+
+-- Runs passes until `finished()` holds.
+local function run_until(finished)
+  while not finished() do
+    local idle = #ready == 0 and #sleepers == 0 and not (sessions.tasks and sessions.tasks:pending() > 0)
+    if idle and live > 0 then
+      -- every live task waits on another task: nothing can move
+      local blocked = true
+      for _, task in pairs(task_of) do
+        if not task.done and task.state ~= "join" then blocked = false end
+      end
+      if blocked then error("aurous: deadlock: every task waits on another task", 0) end
+    end
+    pass(idle and 0 or 1000)
+  end
+end
+
+--- Drives every task to its end. Returns true, or false and the first task error.
+function loop.run()
+  check_outside("run")
+  local first_err
+  local watch = {}
+  for _, task in pairs(task_of) do if not task.done then watch[#watch + 1] = task end end
+  run_until(function() return live == 0 end)
+  for _, task in ipairs(watch) do
+    if task.err and not first_err then first_err = task.err end
+  end
+  if first_err then return false, first_err end
+  return true
+end
+
+--- Runs the functions as tasks and returns, in order, one table per function:
+-- its return values packed (`{n = …, …}`), or `{nil, err, n = 2}` if it raised.
+function loop.gather(...)
+  local fns = pack(...)
+  local tasks = {}
+  for i = 1, fns.n do
+    if type(fns[i]) ~= "function" then
+      error("bad argument #" .. i .. " to 'gather' (function expected, got " .. type(fns[i]) .. ")", 2)
+    end
+    tasks[i] = loop.spawn(fns[i])
+  end
+  local task = current()
+  if task then
+    task.join_left = 0
+    for _, child in ipairs(tasks) do
+      if not child.done then
+        task.join_left = task.join_left + 1
+        child.joiners = child.joiners or {}
+        child.joiners[#child.joiners + 1] = task
+      end
+    end
+    if task.join_left > 0 then suspend(task, "join") end
+  else
+    run_until(function()
+      for _, child in ipairs(tasks) do if not child.done then return false end end
+      return true
+    end)
+  end
+  local results = {}
+  for i, child in ipairs(tasks) do
+    if child.ok then results[i] = child.values else results[i] = { nil, child.err, n = 2 } end
+  end
+  return results
+end
+
+--- The number of tasks not yet finished.
+function loop.pending()
+  return live
+end
+
+return loop

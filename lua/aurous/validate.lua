@@ -1,0 +1,144 @@
+--- Argument checks against an endpoint's field descriptions, before any I/O.
+-- A field description: `{ type = "string"|"integer"|"number"|"boolean"|"array"|"object",
+-- required, min, max, min_len, max_len, nonblank, enum = {…}, pattern, items = "string",
+-- min_items, max_items }`. Unknown fields pass through (the API may be newer).
+-- @module aurous.validate
+local errors = require("aurous.errors")
+local json = require("aurous.json")
+
+local validate = {}
+
+local function utf8_len(s)
+  local n = 0
+  for _ in s:gmatch("[^\128-\191]") do n = n + 1 end
+  return n
+end
+
+local function is_integer(v)
+  return type(v) == "number" and v == math.floor(v) and v > -2^63 and v < 2^63
+end
+
+local function is_array(v)
+  if type(v) ~= "table" then return false end
+  if json.is_array(v) then return true end
+  local n = 0
+  for _ in pairs(v) do n = n + 1 end
+  return n == #v
+end
+
+local function describe(v)
+  if v == json.null then return "null" end
+  if type(v) == "number" and not is_integer(v) then return "number" end
+  if type(v) == "number" then return "integer" end
+  return type(v)
+end
+
+local function check_type(spec, v)
+  local t = spec.type
+  if t == "string" then return type(v) == "string" end
+  if t == "integer" then return is_integer(v) end
+  if t == "number" then return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
+  if t == "boolean" then return type(v) == "boolean" end
+  if t == "array" then return is_array(v) end
+  if t == "object" then return type(v) == "table" and not json.is_array(v) end
+  return true
+end
+
+local function enum_text(enum)
+  local q = {}
+  for i, e in ipairs(enum) do q[i] = tostring(e) end
+  return table.concat(q, ", ")
+end
+
+-- Checks one value; returns nil or a message.
+local function check_value(spec, v)
+  if not check_type(spec, v) then
+    return (spec.type == "integer" and "an integer" or ((spec.type == "array" or spec.type == "object") and "an " or "a ") .. spec.type)
+      .. " is expected, got " .. describe(v)
+  end
+  if type(v) == "string" then
+    local len = utf8_len(v)
+    if spec.min_len and len < spec.min_len then return "must be at least " .. spec.min_len .. " characters" end
+    if spec.max_len and len > spec.max_len then return "must be at most " .. spec.max_len .. " characters" end
+    if spec.nonblank and not v:find("%S") then return "must not be blank" end
+    if spec.pattern and not v:find(spec.pattern) then return spec.pattern_text or ("must match " .. spec.pattern) end
+  end
+  if type(v) == "number" then
+    if spec.min and v < spec.min then return "must be between " .. spec.min .. " and " .. (spec.max or "∞") end
+    if spec.max and v > spec.max then return "must be between " .. (spec.min or "-∞") .. " and " .. spec.max end
+  end
+  if spec.enum then
+    local ok = false
+    for _, e in ipairs(spec.enum) do if e == v then ok = true break end end
+    if not ok then return "must be one of " .. enum_text(spec.enum) .. ", got " .. tostring(v) end
+  end
+  if spec.type == "array" then
+    if spec.min_items and #v < spec.min_items then return "needs at least " .. spec.min_items .. " items" end
+    if spec.max_items and #v > spec.max_items then return "takes at most " .. spec.max_items .. " items" end
+    if spec.items then
+      for i, item in ipairs(v) do
+        local msg = check_value(spec.items, item)
+        if msg then return "item " .. i .. " " .. msg end
+      end
+    end
+  end
+  return nil
+end
+
+--- Checks `params` against `schema` (`{ fields = {name = spec}, rules = {fn…} }`).
+-- Each rule is `fn(params)` returning nil or `param, message`.
+-- @return true, or `nil, err` (type `invalid_argument`, `param` the field)
+function validate.check(schema, params, what)
+  if params ~= nil and type(params) ~= "table" then
+    return nil, errors.argument(what or "params", "a table is expected, got " .. type(params))
+  end
+  params = params or {}
+  if not schema then return true end
+  local names = {}
+  for name in pairs(schema.fields or {}) do names[#names + 1] = name end
+  table.sort(names)
+  for _, name in ipairs(names) do
+    local spec = schema.fields[name]
+    local v = params[name]
+    if v == nil then
+      if spec.required then return nil, errors.argument(name, "is required") end
+    else
+      local msg = check_value(spec, v)
+      if msg then return nil, errors.argument(name, msg) end
+    end
+  end
+  for _, rule in ipairs(schema.rules or {}) do
+    local param, msg = rule(params)
+    if param then return nil, errors.argument(param, msg) end
+  end
+  return true
+end
+
+--- A rule: at most one of the named fields.
+function validate.exclusive(a, b)
+  return function(p)
+    if p[a] ~= nil and p[b] ~= nil then return b, "cannot be combined with " .. a end
+  end
+end
+
+--- A rule: both or neither of the named fields.
+function validate.together(a, b)
+  return function(p)
+    if (p[a] == nil) ~= (p[b] == nil) then
+      local missing = p[a] == nil and a or b
+      return missing, "is required together with " .. (missing == a and b or a)
+    end
+  end
+end
+
+--- Checks a value that must be a non-empty string without control characters (ids).
+function validate.id(value, name)
+  if type(value) ~= "string" then
+    return nil, errors.argument(name, "a string id is expected, got " .. type(value))
+  end
+  if value == "" then return nil, errors.argument(name, "must not be empty") end
+  if value:find("%c") then return nil, errors.argument(name, "must not contain control characters") end
+  return true
+end
+
+return validate

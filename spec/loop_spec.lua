@@ -1,0 +1,210 @@
+-- The coroutine engine: tasks, run, step, sleep, gather, cancellation.
+local aurous = require("aurous")
+local core = require("aurous.core")
+local mock = require("helpers.mock")
+
+describe("tasks without I/O", function()
+  it("interleave: one progresses while another sleeps", function()
+    local trace = {}
+    aurous.spawn(function()
+      trace[#trace + 1] = "a1"
+      aurous.sleep(0.05)
+      trace[#trace + 1] = "a2"
+    end)
+    aurous.spawn(function()
+      trace[#trace + 1] = "b1"
+      aurous.sleep(0.01)
+      trace[#trace + 1] = "b2"
+    end)
+    assert.is_true(aurous.run())
+    assert.same({ "a1", "b1", "b2", "a2" }, trace)
+  end)
+
+  it("sleeps concurrently: ten 0.1 s sleeps take about 0.1 s, not 1 s", function()
+    local t0 = core.now()
+    for _ = 1, 10 do aurous.spawn(function() aurous.sleep(0.1) end) end
+    aurous.run()
+    local elapsed = core.now() - t0
+    assert.is_true(elapsed >= 0.09, "slept " .. elapsed)
+    assert.is_true(elapsed < 0.6, "slept " .. elapsed)
+  end)
+
+  it("returns results through the task object", function()
+    local t = aurous.spawn(function(a, b) return a + b, "x" end, 2, 3)
+    assert.is_false(t.done)
+    local _, early = t:result()
+    assert.equal("invalid_argument", early.type)
+    aurous.run()
+    assert.is_true(t.done)
+    local sum, x = t:result()
+    assert.equal(5, sum)
+    assert.equal("x", x)
+  end)
+
+  it("keeps an error inside its task; the others finish", function()
+    local finished = false
+    local bad = aurous.spawn(function() error("boom") end)
+    local good = aurous.spawn(function() aurous.sleep(0.01) finished = true return "ok" end)
+    local ok, err = aurous.run()
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("boom", 1, true))
+    assert.is_true(finished)
+    assert.equal("ok", (good:result()))
+    local v, terr = bad:result()
+    assert.is_nil(v)
+    assert.equal("task_error", terr.type)
+  end)
+
+  it("gather keeps the order of its functions, not of completion", function()
+    local results = aurous.gather(
+      function() aurous.sleep(0.03) return "slow" end,
+      function() return "fast", 2 end,
+      function() error({ custom = true }) end)
+    assert.equal("slow", results[1][1])
+    assert.same({ "fast", 2, n = 2 }, results[2])
+    assert.is_nil(results[3][1])
+    assert.equal("task_error", results[3][2].type)
+  end)
+
+  it("gather works inside a task too", function()
+    local out
+    aurous.spawn(function()
+      local r = aurous.gather(function() aurous.sleep(0.02) return 1 end, function() return 2 end)
+      out = { r[1][1], r[2][1] }
+    end)
+    aurous.run()
+    assert.same({ 1, 2 }, out)
+  end)
+
+  it("cancels a sleeping task", function()
+    local reached = false
+    local t = aurous.spawn(function() aurous.sleep(5) reached = true end)
+    aurous.step()
+    assert.is_true(t:cancel())
+    local t0 = core.now()
+    aurous.run()
+    assert.is_true(core.now() - t0 < 1)
+    assert.is_false(reached)
+    local _, err = t:result()
+    assert.equal("cancelled", err.type)
+    assert.is_false(t:cancel())
+  end)
+
+  it("lets a plain coroutine.yield() hand control to the next task", function()
+    local trace = {}
+    aurous.spawn(function() trace[#trace + 1] = 1 coroutine.yield() trace[#trace + 1] = 3 end)
+    aurous.spawn(function() trace[#trace + 1] = 2 end)
+    aurous.run()
+    assert.same({ 1, 2, 3 }, trace)
+  end)
+
+  it("sleep blocks outside tasks", function()
+    local t0 = core.now()
+    aurous.sleep(0.05)
+    assert.is_true(core.now() - t0 >= 0.045)
+  end)
+
+  it("refuses run and step from inside a task", function()
+    local t = aurous.spawn(function() return pcall(aurous.run) end)
+    aurous.run()
+    local ok = t:result()
+    assert.is_false(ok)
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() aurous.spawn("nope") end)
+    assert.has_error(function() aurous.gather(1) end)
+    assert.has_error(function() aurous.sleep("1") end)
+  end)
+end)
+
+describe("tasks with requests", function()
+  local m, client
+  setup(function()
+    m = mock.start{ latency = 0.3 }
+    client = aurous.new{ api_key = m.api_key, base_url = m.url }
+  end)
+  teardown(function() m:stop() end)
+  before_each(function() m:reset() end)
+
+  it("step() returns at once while a slow response is pending, and counts pending tasks", function()
+    m:fault{ path = "^/v1/balance$", action = "slow_headers", delay = 0.6 }
+    local t = aurous.spawn(function() return client.account:balance() end)
+    local longest, steps = 0, 0
+    local t0 = core.now()
+    while not t.done do
+      local s0 = core.now()
+      local pending = aurous.step()
+      local dt = core.now() - s0
+      if dt > longest then longest = dt end
+      steps = steps + 1
+      if not t.done then assert.equal(1, pending) end
+      core.sleep(0.005)
+      assert.is_true(core.now() - t0 < 5, "the task never finished")
+    end
+    assert.is_true(core.now() - t0 >= 0.55)
+    assert.is_true(steps > 20, "only " .. steps .. " steps")
+    assert.is_true(longest < 0.1, "a step took " .. longest .. " s")
+    local balance = t:result()
+    assert.is_number(balance.credits)
+    assert.equal(0, aurous.step())
+  end)
+
+  it("runs many generations concurrently on one thread", function()
+    local n = 20
+    local t0 = core.now()
+    local results = {}
+    for i = 1, n do
+      aurous.spawn(function()
+        local gen = assert(client.images:create{ prompt = "fox " .. i })
+        results[i] = assert(client.images:wait(gen.id, { interval = 0.05 }))
+      end)
+    end
+    assert.is_true(aurous.run())
+    local elapsed = core.now() - t0
+    for i = 1, n do assert.equal("succeeded", results[i].status) end
+    -- one generation takes 0.3 s; twenty in sequence would take 6 s
+    assert.is_true(elapsed < 3, "took " .. elapsed .. " s")
+  end)
+
+  it("one task progresses while another waits on a slow request", function()
+    m:fault{ path = "^/v1/team$", action = "slow_headers", delay = 0.5 }
+    local order = {}
+    aurous.spawn(function() client.account:team() order[#order + 1] = "slow" end)
+    aurous.spawn(function() client.account:balance() order[#order + 1] = "fast" end)
+    aurous.run()
+    assert.same({ "fast", "slow" }, order)
+  end)
+
+  it("cancelling a task frees its transfer", function()
+    m:fault{ path = "^/v1/team$", action = "slow_headers", delay = 2 }
+    local t = aurous.spawn(function() return client.account:team() end)
+    local t0 = core.now()
+    for _ = 1, 5 do aurous.step() core.sleep(0.01) end
+    assert.is_true(t:cancel())
+    assert.equal(0, aurous.step())
+    assert.is_true(core.now() - t0 < 1)
+    local _, err = t:result()
+    assert.equal("cancelled", err.type)
+    -- the client still works afterwards
+    assert.truthy(client.account:balance())
+  end)
+
+  it("an API error stays inside its task as nil, err", function()
+    local t = aurous.spawn(function() return client.images:get("img_doesnotexist") end)
+    local other = aurous.spawn(function() return client.account:balance() end)
+    assert.is_true(aurous.run())
+    local v, err = t:result()
+    assert.is_nil(v)
+    assert.equal("not_found", err.type)
+    assert.truthy(other:result())
+  end)
+
+  it("blocking calls still work outside tasks while tasks are pending", function()
+    local t = aurous.spawn(function() return client.account:balance() end)
+    local team = assert(client.account:team())
+    assert.is_string(team.id)
+    aurous.run()
+    assert.truthy(t:result())
+  end)
+end)

@@ -1,0 +1,415 @@
+/* response.c: the response-header collector fed by the header callback, and
+ * the Response / error tables of a finished transfer. No Lua call happens
+ * while libcurl runs: aur_headers_feed only touches C memory. */
+#include <stdlib.h>
+#include <string.h>
+#include "http.h"
+
+/* ---- growable buffer ---- */
+
+int aur_buf_append(aur_buf *b, const void *p, size_t n) {
+  if (n == 0) return 0;
+  if (n > (size_t)-1 - b->len) return -1;
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    char *nd;
+    while (cap < b->len + n) {
+      if (cap > (size_t)-1 / 2) { cap = b->len + n; break; }
+      cap *= 2;
+    }
+    nd = (char *)realloc(b->data, cap);
+    if (nd == NULL) return -1;
+    b->data = nd;
+    b->cap = cap;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  return 0;
+}
+
+void aur_buf_free(aur_buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+/* ---- header collector ---- */
+
+static int is_ows(char c) { return c == ' ' || c == '\t'; }
+
+static char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c; }
+
+static void trim(const char **p, size_t *n) {
+  while (*n > 0 && is_ows(**p)) { (*p)++; (*n)--; }
+  while (*n > 0 && is_ows((*p)[*n - 1])) (*n)--;
+}
+
+static void parse_status_line(aur_headers *h, const char *line, size_t len) {
+  size_t i = 5, v = 0; /* after "HTTP/" */
+  int status = 0, digits = 0;
+  while (i < len && line[i] != ' ' && v < sizeof h->version - 1) h->version[v++] = line[i++];
+  h->version[v] = '\0';
+  while (i < len && line[i] != ' ') i++;
+  while (i < len && line[i] == ' ') i++;
+  while (i < len && digits < 3 && line[i] >= '0' && line[i] <= '9') {
+    status = status * 10 + (line[i++] - '0');
+    digits++;
+  }
+  h->status = digits == 3 ? status : 0;
+}
+
+int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
+  const char *colon, *name, *value;
+  size_t name_len, value_len;
+  aur_header_field *f;
+  if (len > (size_t)-1 - h->total) return AUR_HDR_TOO_LARGE;
+  h->total += len;
+  if (h->limit > 0 && h->total > h->limit) return AUR_HDR_TOO_LARGE;
+  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+  if (len == 0) return AUR_HDR_OK; /* the blank line ending a header block */
+  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+    h->count = 0;
+    h->text.len = 0;
+    parse_status_line(h, line, len);
+    return AUR_HDR_OK;
+  }
+  if (is_ows(line[0])) {
+    /* obsolete line folding: continues the last value (which ends h->text) */
+    if (h->count == 0) return AUR_HDR_OK;
+    value = line;
+    value_len = len;
+    trim(&value, &value_len);
+    if (value_len == 0) return AUR_HDR_OK;
+    f = &h->fields[h->count - 1];
+    if (f->value_len > 0) {
+      if (aur_buf_append(&h->text, " ", 1) != 0) return AUR_HDR_NOMEM;
+      f->value_len++;
+    }
+    if (aur_buf_append(&h->text, value, value_len) != 0) return AUR_HDR_NOMEM;
+    f->value_len += value_len;
+    return AUR_HDR_OK;
+  }
+  colon = (const char *)memchr(line, ':', len);
+  if (colon == NULL) return AUR_HDR_OK; /* not a header: ignored */
+  name = line;
+  name_len = (size_t)(colon - line);
+  trim(&name, &name_len);
+  if (name_len == 0) return AUR_HDR_OK;
+  value = colon + 1;
+  value_len = len - (size_t)(value - line);
+  trim(&value, &value_len);
+  if (h->count == h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 16;
+    aur_header_field *nf;
+    if (cap > (size_t)-1 / sizeof *nf) return AUR_HDR_NOMEM;
+    nf = (aur_header_field *)realloc(h->fields, cap * sizeof *nf);
+    if (nf == NULL) return AUR_HDR_NOMEM;
+    h->fields = nf;
+    h->cap = cap;
+  }
+  f = &h->fields[h->count];
+  f->name = h->text.len;
+  f->name_len = name_len;
+  if (aur_buf_append(&h->text, name, name_len) != 0) return AUR_HDR_NOMEM;
+  f->value = h->text.len;
+  f->value_len = value_len;
+  if (aur_buf_append(&h->text, value, value_len) != 0) return AUR_HDR_NOMEM;
+  h->count++;
+  return AUR_HDR_OK;
+}
+
+void aur_headers_free(aur_headers *h) {
+  aur_buf_free(&h->text);
+  free(h->fields);
+  h->fields = NULL;
+  h->count = h->cap = 0;
+}
+
+static void push_lower(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  size_t i;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < n; i++) luaL_addchar(&b, ascii_lower(s[i]));
+  luaL_pushresult(&b);
+}
+
+void aur_headers_push(lua_State *L, const aur_headers *h) {
+  size_t i;
+  int headers, list, acc;
+  const char *text = h->text.data;
+  luaL_checkstack(L, 8, "aurous: headers");
+  lua_createtable(L, 0, (int)(h->count < 64 ? h->count : 64));
+  headers = lua_gettop(L);
+  lua_createtable(L, h->count < 0x7fffffff ? (int)h->count : 0, 0);
+  list = lua_gettop(L);
+  lua_newtable(L); /* lower-case name -> array of values */
+  acc = lua_gettop(L);
+  for (i = 0; i < h->count; i++) {
+    const aur_header_field *f = &h->fields[i];
+    lua_createtable(L, 2, 0);
+    lua_pushlstring(L, text + f->name, f->name_len);
+    lua_rawseti(L, -2, 1);
+    lua_pushlstring(L, text + f->value, f->value_len);
+    lua_rawseti(L, -2, 2);
+    lua_rawseti(L, list, (int)(i + 1));
+
+    push_lower(L, text + f->name, f->name_len);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, acc);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_newtable(L);
+      lua_pushvalue(L, -2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, acc);
+    }
+    lua_pushlstring(L, text + f->value, f->value_len);
+    lua_rawseti(L, -2, (int)aur_rawlen(L, -2) + 1);
+    lua_pop(L, 2);
+  }
+  /* join repeated values with ", " (linear: one buffer per name) */
+  lua_pushnil(L);
+  while (lua_next(L, acc) != 0) {
+    size_t n = aur_rawlen(L, -1), j;
+    lua_pushvalue(L, -2); /* key */
+    if (n == 1) {
+      lua_rawgeti(L, -2, 1);
+    } else {
+      luaL_Buffer b;
+      int values = lua_gettop(L) - 1;
+      luaL_buffinit(L, &b);
+      for (j = 1; j <= n; j++) {
+        if (j > 1) luaL_addlstring(&b, ", ", 2);
+        lua_rawgeti(L, values, (int)j);
+        luaL_addvalue(&b);
+      }
+      luaL_pushresult(&b);
+    }
+    lua_rawset(L, headers);
+    lua_pop(L, 1); /* the array; keeps the key for lua_next */
+  }
+  lua_pop(L, 1); /* acc */
+  luaL_getmetatable(L, AUR_HEADERS_MT);
+  if (lua_istable(L, -1)) lua_setmetatable(L, headers);
+  else lua_pop(L, 1);
+}
+
+/* headers.__index: a case-insensitive lookup of string keys. */
+static int headers_index(lua_State *L) {
+  size_t n, i;
+  const char *k;
+  if (lua_type(L, 2) != LUA_TSTRING) return 0;
+  k = lua_tolstring(L, 2, &n);
+  for (i = 0; i < n; i++)
+    if (k[i] >= 'A' && k[i] <= 'Z') break;
+  if (i == n) return 0; /* already lower case and not present */
+  push_lower(L, k, n);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+/* ---- Response methods ---- */
+
+static int same_name(const char *a, size_t an, const char *b, size_t bn) {
+  size_t i;
+  if (an != bn) return 0;
+  for (i = 0; i < an; i++)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return 0;
+  return 1;
+}
+
+/* resp:header(name) (first value or nil) and resp:header_values(name) (array), from header_list. */
+static int collect_values(lua_State *L, int first_only) {
+  size_t nlen, i, n;
+  const char *name;
+  int count = 0, out = 0;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  name = luaL_checklstring(L, 2, &nlen);
+  if (!first_only) {
+    lua_newtable(L);
+    out = lua_gettop(L);
+  }
+  lua_getfield(L, 1, "header_list");
+  if (!lua_istable(L, -1)) {
+    if (first_only) { lua_pushnil(L); return 1; }
+    lua_pop(L, 1);
+    return 1;
+  }
+  n = aur_rawlen(L, -1);
+  for (i = 1; i <= n; i++) {
+    size_t hn;
+    const char *hname;
+    lua_rawgeti(L, -1, (int)i);
+    if (!lua_istable(L, -1)) { lua_pop(L, 1); continue; }
+    lua_rawgeti(L, -1, 1);
+    hname = lua_tolstring(L, -1, &hn);
+    if (hname != NULL && same_name(hname, hn, name, nlen)) {
+      lua_rawgeti(L, -2, 2);
+      if (first_only) return 1;
+      lua_rawseti(L, out, ++count);
+    }
+    lua_pop(L, 2);
+  }
+  if (first_only) { lua_pushnil(L); return 1; }
+  lua_pop(L, 1);
+  return 1;
+}
+
+static int response_header(lua_State *L) { return collect_values(L, 1); }
+static int response_header_values(lua_State *L) { return collect_values(L, 0); }
+
+static int response_tostring(lua_State *L) {
+  lua_Number status, size;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_getfield(L, 1, "status");
+  status = lua_tonumber(L, -1);
+  lua_getfield(L, 1, "size");
+  size = lua_tonumber(L, -1);
+  lua_pushfstring(L, "aurous.Response %d (%d bytes)", (int)status, (int)size);
+  if (size > 2147483647.0) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "aurous.Response %d (%f bytes)", (int)status, size);
+  }
+  return 1;
+}
+
+void aur_response_init(lua_State *L) {
+  static const luaL_Reg response_methods[] = {
+    {"header", response_header},
+    {"header_values", response_header_values},
+    {"__tostring", response_tostring},
+    {NULL, NULL}
+  };
+  aur_newclass(L, AUR_RESPONSE_MT, response_methods);
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, AUR_HEADERS_MT)) {
+    lua_pushcfunction(L, headers_index);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+}
+
+static void set_seconds(lua_State *L, CURL *easy, CURLINFO info, const char *field) {
+  curl_off_t us = 0;
+  if (curl_easy_getinfo(easy, info, &us) != CURLE_OK) us = 0;
+  lua_pushnumber(L, (lua_Number)us / 1e6);
+  lua_setfield(L, -2, field);
+}
+
+void aur_push_response(lua_State *L, aur_transfer *t) {
+  long status = 0, version = 0;
+  char *url = NULL;
+  luaL_checkstack(L, 10, "aurous: response");
+  lua_createtable(L, 0, 9);
+  if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status == 0)
+    status = t->hdrs.status;
+  lua_pushinteger(L, (lua_Integer)status);
+  lua_setfield(L, -2, "status");
+  aur_headers_push(L, &t->hdrs);
+  lua_setfield(L, -3, "header_list");
+  lua_setfield(L, -2, "headers");
+  if (t->mode == AUR_MODE_MEMORY && t->body.len > 0)
+    lua_pushlstring(L, t->body.data, t->body.len);
+  else
+    lua_pushliteral(L, "");
+  lua_setfield(L, -2, "body");
+  if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL)
+    lua_pushstring(L, url);
+  else
+    lua_pushliteral(L, "");
+  lua_setfield(L, -2, "url");
+  if (curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version) != CURLE_OK) version = 0;
+  switch (version) {
+    case CURL_HTTP_VERSION_1_0: lua_pushliteral(L, "1.0"); break;
+    case CURL_HTTP_VERSION_1_1: lua_pushliteral(L, "1.1"); break;
+    case CURL_HTTP_VERSION_2_0: lua_pushliteral(L, "2"); break;
+    case CURL_HTTP_VERSION_3: lua_pushliteral(L, "3"); break;
+    default: lua_pushstring(L, t->hdrs.version); break;
+  }
+  lua_setfield(L, -2, "http_version");
+  aur_pushint64(L, t->received);
+  lua_setfield(L, -2, "size");
+  lua_createtable(L, 0, 3);
+  set_seconds(L, t->easy, CURLINFO_CONNECT_TIME_T, "connect");
+  set_seconds(L, t->easy, CURLINFO_STARTTRANSFER_TIME_T, "first_byte");
+  set_seconds(L, t->easy, CURLINFO_TOTAL_TIME_T, "total");
+  lua_setfield(L, -2, "timings");
+  aur_setmetatable(L, AUR_RESPONSE_MT);
+}
+
+/* ---- errors ---- */
+
+const char *aur_error_kind(CURLcode code) {
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+      return "connection";
+    case CURLE_OPERATION_TIMEDOUT:
+      return "timeout";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_USE_SSL_FAILED:
+      return "tls";
+    case CURLE_FILESIZE_EXCEEDED:
+      return "too_large";
+    case CURLE_ABORTED_BY_CALLBACK:
+      return "cancelled";
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_BAD_CONTENT_ENCODING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_HTTP3:
+      return "protocol";
+    default:
+      return "transfer";
+  }
+}
+
+void aur_push_error(lua_State *L, const aur_transfer *t) {
+  const char *kind;
+  luaL_checkstack(L, 4, "aurous: error");
+  lua_createtable(L, 0, 3);
+  switch (t->abort_kind) {
+    case AUR_ABORT_TOO_LARGE: kind = "too_large"; break;
+    case AUR_ABORT_FILE: kind = "file"; break;
+    case AUR_ABORT_CANCELLED: kind = "cancelled"; break;
+    case AUR_ABORT_NOMEM: kind = "transfer"; break;
+    default: kind = aur_error_kind(t->code); break;
+  }
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
+  if (t->abort_kind != AUR_ABORT_NONE) {
+    lua_pushstring(L, t->errmsg);
+  } else if (t->errbuf[0] != '\0') {
+    size_t n = strlen(t->errbuf);
+    while (n > 0 && (t->errbuf[n - 1] == '\n' || t->errbuf[n - 1] == '\r')) n--;
+    lua_pushfstring(L, "%s: ", curl_easy_strerror(t->code));
+    lua_pushlstring(L, t->errbuf, n);
+    lua_concat(L, 2);
+  } else {
+    lua_pushstring(L, curl_easy_strerror(t->code));
+  }
+  lua_setfield(L, -2, "message");
+  lua_pushinteger(L, (lua_Integer)t->code);
+  lua_setfield(L, -2, "curl_code");
+}
