@@ -25,7 +25,10 @@ function Error.__tostring(e)
   if e.status then detail[#detail + 1] = "HTTP " .. tostring(e.status) end
   if #detail > 0 then parts[#parts + 1] = " (" .. table.concat(detail, ", ") .. ")" end
   parts[#parts + 1] = ": " .. one_line(e.message or "unknown error")
-  if e.param then parts[#parts + 1] = " [param " .. tostring(e.param) .. "]" end
+  local msg = tostring(e.message or "")
+  if e.param and msg:sub(1, #tostring(e.param)) ~= tostring(e.param) then
+    parts[#parts + 1] = " [param " .. tostring(e.param) .. "]"
+  end
   if e.request_id then parts[#parts + 1] = " [request_id " .. tostring(e.request_id) .. "]" end
   return table.concat(parts)
 end

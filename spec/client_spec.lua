@@ -1,0 +1,219 @@
+-- The request pipeline: headers, versions, errors of every type, idempotency.
+local aurous = require("aurous")
+local mock = require("helpers.mock")
+
+local m, client
+setup(function()
+  m = mock.start{ latency = 0.2 }
+  client = aurous.new{ api_key = m.api_key, base_url = m.url, max_retries = 0 }
+end)
+teardown(function() m:stop() end)
+before_each(function() m:reset() end)
+
+describe("what the pipeline sends", function()
+  it("sends the key, the version, a user agent and JSON", function()
+    assert.truthy(client.images:create{ prompt = "a red fox", size = "2k_1_1" })
+    local r = m:last_request()
+    assert.equal("POST", r.method)
+    assert.equal("/v1/images", r.path)
+    assert.equal(m.api_key, r.headers["x-api-key"])
+    assert.equal("2026-05-15", r.headers["aurous-version"])
+    assert.equal("application/json", r.headers["content-type"])
+    assert.matches("^aurous%-lua/%d+%.%d+%.%d+ %(.+; libcurl %d+%.%d+%.%d+%)$", r.headers["user-agent"])
+    assert.equal("a red fox", r.json.prompt)
+    assert.equal("2k_1_1", r.json.size)
+  end)
+
+  it("overrides the version per client and per call", function()
+    local c2 = aurous.new{ api_key = m.api_key, base_url = m.url, version = "2026-06-19" }
+    assert.truthy(c2.account:balance())
+    assert.equal("2026-06-19", m:last_request().headers["aurous-version"])
+    local _, _, meta = client.account:balance(nil, { version = "2026-06-03" })
+    assert.equal("2026-06-03", m:last_request().headers["aurous-version"])
+    assert.equal("2026-06-03", meta.version)
+  end)
+
+  it("adds per-call and per-client headers", function()
+    local c2 = aurous.new{ api_key = m.api_key, base_url = m.url, headers = { ["X-Team-Tag"] = "t1" } }
+    c2.account:balance(nil, { headers = { ["X-Trace"] = "abc" } })
+    local r = m:last_request()
+    assert.equal("t1", r.headers["x-team-tag"])
+    assert.equal("abc", r.headers["x-trace"])
+  end)
+
+  it("builds query strings: escaping, booleans, arrays", function()
+    client.account:usage{ start_time = "2026-05-01T00:00:00Z", group_by = { "status", "type" }, limit = 5 }
+    local r = m:last_request()
+    assert.same({ "2026-05-01T00:00:00Z" }, r.query.start_time)
+    assert.same({ "status", "type" }, r.query["group_by[]"])
+    assert.same({ "5" }, r.query.limit)
+  end)
+
+  it("escapes ids in paths", function()
+    local _, err = client.images:get("img_../../v1/balance?x=1")
+    assert.equal("not_found", err.type)
+    assert.equal("/v1/images/img_..%2F..%2Fv1%2Fbalance%3Fx%3D1", m:last_request().raw_path or m:last_request().path)
+  end)
+
+  it("returns the response beside the result", function()
+    local balance, err, meta = client.account:balance()
+    assert.is_nil(err)
+    assert.is_number(balance.credits)
+    assert.equal(200, meta.status)
+    assert.matches("^req_", meta.request_id)
+    assert.equal(1, meta.attempts)
+  end)
+
+  it("keeps unknown response fields and unknown statuses", function()
+    local gen = assert(client.images:create{ prompt = "fox" })
+    assert.is_string(gen.id)
+    assert.is_string(gen.status)
+  end)
+end)
+
+describe("errors", function()
+  local function fails(fn)
+    local v, err = fn()
+    assert.is_nil(v)
+    assert.truthy(aurous.errors.is(err), "an error object")
+    return err
+  end
+
+  it("authentication: missing, invalid, revoked keys and missing scope", function()
+    local bad = aurous.new{ api_key = "nope", base_url = m.url, max_retries = 0 }
+    local e1 = fails(function() return bad.account:balance() end)
+    assert.equal("authentication", e1.type)
+    assert.equal("invalid_api_key", e1.code)
+    assert.equal(401, e1.status)
+    assert.is_false(e1.retryable)
+    local revoked = aurous.new{ api_key = "al_live_revoked_0123456789", base_url = m.url }
+    assert.equal("revoked_api_key", fails(function() return revoked.account:balance() end).code)
+    local ro = aurous.new{ api_key = "al_live_readonly_0123456789", base_url = m.url }
+    local e3 = fails(function() return ro.images:create{ prompt = "x" } end)
+    assert.equal("missing_scope", e3.code)
+    assert.equal(403, e3.status)
+    local none = aurous.new{ api_key = "al_live_x1234567890", base_url = m.url, headers = {} }
+    assert.truthy(none.account:balance()) -- a valid key passes
+  end)
+
+  it("not_found with the request id of the header", function()
+    local err = fails(function() return client.images:get("img_missing") end)
+    assert.equal("not_found", err.type)
+    assert.equal("resource_not_found", err.code)
+    assert.equal(404, err.status)
+    assert.matches("^req_", err.request_id)
+    assert.equal(m:last_request().request_id, err.request_id)
+  end)
+
+  it("invalid_request from the server, with param and doc_url", function()
+    local err = fails(function() return client.images:create{ prompt = "fox", lora_id = "no-such-style" } end)
+    assert.equal("invalid_request", err.type)
+    assert.equal("lora_id", err.param)
+    assert.is_string(err.doc_url)
+  end)
+
+  it("rate_limit with Retry-After", function()
+    m:fault{ path = "^/v1/balance$", action = "status", status = 429, retry_after = 7 }
+    local err = fails(function() return client.account:balance() end)
+    assert.equal("rate_limit", err.type)
+    assert.equal(429, err.status)
+    assert.equal(7, err.retry_after)
+    assert.is_true(err.retryable)
+  end)
+
+  it("server_error", function()
+    m:fault{ path = "^/v1/balance$", action = "status", status = 503 }
+    local err = fails(function() return client.account:balance() end)
+    assert.equal("server_error", err.type)
+    assert.equal(503, err.status)
+    assert.is_true(err.retryable)
+  end)
+
+  it("an HTML error page becomes a typed error, not a decode crash", function()
+    m:fault{ path = "^/v1/balance$", action = "html" }
+    local err = fails(function() return client.account:balance() end)
+    assert.equal("server_error", err.type)
+    assert.equal(502, err.status)
+    assert.truthy(err.message:find("text/html", 1, true))
+  end)
+
+  it("malformed JSON in a 200 is a decode error", function()
+    m:fault{ path = "^/v1/balance$", action = "malformed" }
+    local err = fails(function() return client.account:balance() end)
+    assert.equal("decode", err.type)
+  end)
+
+  it("connection refused is a connection error", function()
+    local dead = aurous.new{ api_key = m.api_key, base_url = "http://127.0.0.1:9", max_retries = 0 }
+    local err = fails(function() return dead.account:balance() end)
+    assert.equal("connection", err.type)
+    assert.is_true(err.retryable)
+  end)
+
+  it("a slow server is a timeout error", function()
+    m:fault{ path = "^/v1/balance$", action = "slow_headers", delay = 2 }
+    local err = fails(function() return client.account:balance(nil, { timeout = 0.3 }) end)
+    assert.equal("timeout", err.type)
+  end)
+
+  it("prints as one line without the key", function()
+    local bad = aurous.new{ api_key = "al_live_" .. string.rep("9", 64), base_url = m.url }
+    m:fault{ path = "^/v1/balance$", action = "status", status = 400 }
+    local err = fails(function() return bad.account:balance() end)
+    local s = tostring(err)
+    assert.is_nil(s:find("\n"))
+    assert.is_nil(s:find(string.rep("9", 64), 1, true))
+    assert.matches("^aurous: invalid_request", s)
+    assert.truthy(s:find("request_id req_", 1, true))
+  end)
+end)
+
+describe("idempotency", function()
+  it("generates a UUID v4 key for creates and shows replays", function()
+    local gen, _, meta = client.images:create{ prompt = "fox" }
+    assert.truthy(gen)
+    local key = m:last_request().headers["idempotency-key"]
+    assert.matches("^%x%x%x%x%x%x%x%x%-%x%x%x%x%-4%x%x%x%-[89ab]%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$", key)
+    assert.equal(key, meta.idempotency_key)
+    assert.is_false(meta.idempotent_replayed)
+    local again, _, meta2 = client.images:create({ prompt = "fox" }, { idempotency_key = key })
+    assert.equal(gen.id, again.id)
+    assert.is_true(meta2.idempotent_replayed)
+    assert.equal(1, m:counters().executed["POST /v1/images"])
+  end)
+
+  it("uses a new key for each logical call", function()
+    client.images:create{ prompt = "one" }
+    local k1 = m:last_request().headers["idempotency-key"]
+    client.images:create{ prompt = "one" }
+    local k2 = m:last_request().headers["idempotency-key"]
+    assert.are_not.equal(k1, k2)
+  end)
+
+  it("sends no key where the API takes none", function()
+    client.account:balance()
+    assert.is_nil(m:last_request().headers["idempotency-key"])
+    client.webhook_endpoints:create{ url = "https://example.com/h", events = { "*" } }
+    assert.is_nil(m:last_request().headers["idempotency-key"])
+  end)
+
+  it("a reused key with another body is a 409 the caller sees", function()
+    client.images:create({ prompt = "fox" }, { idempotency_key = "fixed-key-1" })
+    local _, err = client.images:create({ prompt = "wolf" }, { idempotency_key = "fixed-key-1" })
+    assert.equal(409, err.status)
+    assert.equal("idempotency_key_in_use", err.code)
+    assert.equal("fixed-key-1", err.idempotency_key)
+  end)
+end)
+
+describe("debug logging", function()
+  it("logs method, URL, status, timing and redacted headers, never the key", function()
+    local lines = {}
+    local c = aurous.new{ api_key = m.api_key, base_url = m.url, log = function(l) lines[#lines + 1] = l end }
+    c.account:balance()
+    local all = table.concat(lines, "\n")
+    assert.truthy(all:find("GET " .. m.url .. "/v1/balance -> 200", 1, true))
+    assert.truthy(all:find("X-Api-Key: al_live_…", 1, true))
+    assert.is_nil(all:find(m.api_key, 1, true))
+  end)
+end)
