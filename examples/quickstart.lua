@@ -18,7 +18,7 @@ gen = assert(client.images:wait(gen.id, {
 print(("finished %s: %s, %d output(s)"):format(gen.id, gen.status, #(gen.output_urls or {})))
 
 if gen.status == "succeeded" then
-  local path = os.tmpname() .. ".png"
+  local path = os.tmpname() -- a real script would keep "fox.png"
   local saved = assert(client.images:download(gen, { index = 1, path = path }))
   print(("saved %d bytes to %s"):format(saved.bytes, saved.path))
   os.remove(path)
