@@ -1,3 +1,201 @@
-/* TEMPORARY STUB: replaced by the real json_decode.c */
-#include "core.h"
-void aur_open_json(lua_State *L) { (void)L; }
+/* json_decode.c: JSON text to Lua values. The strict scan (json_validate.c)
+ * runs first; cJSON then builds the tree that is converted here. Decoded
+ * arrays and objects carry marker metatables so they encode back as they came.
+ * Also registers the codec's module fields (aur_open_json). */
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+#include "json.h"
+
+#define DECODE_STATE "aurous.json.decode_state"
+
+/* Everything malloc'd during one decode, owned by a userdata so that a Lua
+ * error (out of memory) while building tables leaks nothing. */
+typedef struct decode_state {
+  cJSON *tree;
+  aur_json_scan scan;
+  char *tmp;        /* scratch for strings holding \u0000 */
+  char *patched;    /* cJSON's copy of the text when long numbers were blanked */
+} decode_state;
+
+static void state_free(decode_state *st) {
+  if (st->tree != NULL) cJSON_Delete(st->tree);
+  st->tree = NULL;
+  aur_json_scan_free(&st->scan);
+  free(st->tmp);
+  st->tmp = NULL;
+  free(st->patched);
+  st->patched = NULL;
+}
+
+static int state_gc(lua_State *L) {
+  state_free((decode_state *)luaL_checkudata(L, 1, DECODE_STATE));
+  return 0;
+}
+
+typedef struct converter {
+  lua_State *L;
+  decode_state *st;
+  const char *text;
+  size_t len;
+  size_t next_number, next_string, next_nul;
+  int array_mt, object_mt;  /* stack indices of the marker metatables */
+} converter;
+
+static void push_string(converter *c, const char *value) {
+  lua_State *L = c->L;
+  size_t ordinal = c->next_string++;
+  aur_json_scan *scan = &c->st->scan;
+  if (c->next_nul < scan->nnul && scan->nul_strings[c->next_nul] == ordinal) {
+    /* cJSON keeps C strings, which end at the first NUL: decode from the source */
+    size_t n;
+    if (c->st->tmp == NULL) {
+      c->st->tmp = malloc(c->len + 1);
+      if (c->st->tmp == NULL) luaL_error(L, "out of memory");
+    }
+    n = aur_json_unescape(c->text, c->len, scan->nul_offsets[c->next_nul], c->st->tmp);
+    c->next_nul++;
+    lua_pushlstring(L, c->st->tmp, n);
+    return;
+  }
+  lua_pushstring(L, value != NULL ? value : "");
+}
+
+static void push_value(converter *c, const cJSON *item) {
+  lua_State *L = c->L;
+  const cJSON *child;
+  int n = 0;
+  luaL_checkstack(L, 4, "JSON nesting");
+  switch (item->type & 0xFF) {
+    case cJSON_NULL:
+      lua_pushlightuserdata(L, NULL);
+      return;
+    case cJSON_False:
+      lua_pushboolean(L, 0);
+      return;
+    case cJSON_True:
+      lua_pushboolean(L, 1);
+      return;
+    case cJSON_Number: {
+      aur_json_scan *scan = &c->st->scan;
+      size_t i = c->next_number++;
+      if (i < scan->nnumbers && scan->numbers[i].kind == AUR_NUM_INTEGER)
+        aur_pushint64(L, scan->numbers[i].value);
+      else if (i < scan->nnumbers && scan->numbers[i].kind == AUR_NUM_LONG)
+        lua_pushnumber(L, (lua_Number)scan->numbers[i].dvalue);
+      else
+        lua_pushnumber(L, (lua_Number)item->valuedouble);
+      return;
+    }
+    case cJSON_String:
+      push_string(c, item->valuestring);
+      return;
+    case cJSON_Array: {
+      int i = 0;
+      for (child = item->child; child != NULL; child = child->next) n++;
+      lua_createtable(L, n, 0);
+      lua_pushvalue(L, c->array_mt);
+      lua_setmetatable(L, -2);
+      for (child = item->child; child != NULL; child = child->next) {
+        push_value(c, child);
+        lua_rawseti(L, -2, ++i);
+      }
+      return;
+    }
+    case cJSON_Object:
+      for (child = item->child; child != NULL; child = child->next) n++;
+      lua_createtable(L, 0, n);
+      lua_pushvalue(L, c->object_mt);
+      lua_setmetatable(L, -2);
+      for (child = item->child; child != NULL; child = child->next) {
+        push_string(c, child->string); /* the key comes first in the text */
+        push_value(c, child);
+        lua_rawset(L, -3);             /* a repeated key: the last one wins */
+      }
+      return;
+    default:
+      luaL_error(L, "aurous.core: unexpected cJSON node type %d", item->type);
+  }
+}
+
+static int json_decode(lua_State *L) {
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  lua_Integer max_depth = luaL_optinteger(L, 2, AUR_JSON_DEFAULT_DEPTH);
+  decode_state *st;
+  converter c;
+  const char *end = NULL;
+  luaL_argcheck(L, max_depth >= 1 && max_depth <= AUR_JSON_DEFAULT_DEPTH, 2,
+                "nesting limit must be between 1 and 1000");
+  st = (decode_state *)lua_newuserdata(L, sizeof *st);
+  memset(st, 0, sizeof *st);
+  luaL_getmetatable(L, DECODE_STATE);
+  lua_setmetatable(L, -2);
+  if (!aur_json_validate(text, len, (int)max_depth, &st->scan)) {
+    size_t at = st->scan.error_pos;
+    const char *why = st->scan.error;
+    state_free(st);
+    lua_pushnil(L);
+    if (strcmp(why, "unexpected character") == 0 && at < len && text[at] > 0x20 && text[at] < 0x7F)
+      lua_pushfstring(L, "invalid JSON at byte %d: unexpected character '%c'", (int)(at + 1), text[at]);
+    else
+      lua_pushfstring(L, "invalid JSON at byte %d: %s", (int)(at + 1), why);
+    return 2;
+  }
+  if (st->scan.nlong > 0) {
+    /* blank each long number to "0   …" (whitespace is legal after a token) */
+    size_t i;
+    st->patched = malloc(len + 1);
+    if (st->patched == NULL) {
+      state_free(st);
+      return luaL_error(L, "out of memory");
+    }
+    memcpy(st->patched, text, len + 1);
+    for (i = 0; i < st->scan.nlong; i += 2) {
+      size_t at = st->scan.long_numbers[i], n = st->scan.long_numbers[i + 1];
+      st->patched[at] = '0';
+      memset(st->patched + at + 1, ' ', n - 1);
+    }
+  }
+  st->tree = cJSON_ParseWithLengthOpts(st->patched != NULL ? st->patched : text, len, &end, 0);
+  if (st->tree == NULL) {
+    /* valid JSON that cJSON cannot hold (memory) */
+    state_free(st);
+    lua_pushnil(L);
+    lua_pushliteral(L, "cannot decode JSON: cJSON failed (out of memory?)");
+    return 2;
+  }
+  luaL_getmetatable(L, AUR_JSON_ARRAY_MT);
+  luaL_getmetatable(L, AUR_JSON_OBJECT_MT);
+  c.L = L;
+  c.st = st;
+  c.text = text;
+  c.len = len;
+  c.next_number = c.next_string = c.next_nul = 0;
+  c.array_mt = lua_gettop(L) - 1;
+  c.object_mt = lua_gettop(L);
+  push_value(&c, st->tree);
+  state_free(st);
+  return 1;
+}
+
+void aur_open_json(lua_State *L) {
+  if (luaL_newmetatable(L, DECODE_STATE)) {
+    lua_pushcfunction(L, state_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_newmetatable(L, AUR_JSON_ARRAY_MT);
+  lua_pushliteral(L, "array");
+  lua_setfield(L, -2, "__jsontype");
+  lua_setfield(L, -2, "json_array_mt");
+  luaL_newmetatable(L, AUR_JSON_OBJECT_MT);
+  lua_pushliteral(L, "object");
+  lua_setfield(L, -2, "__jsontype");
+  lua_setfield(L, -2, "json_object_mt");
+  lua_pushlightuserdata(L, NULL);
+  lua_setfield(L, -2, "null");
+  lua_pushcfunction(L, json_decode);
+  lua_setfield(L, -2, "json_decode");
+  aur_json_encode_open(L);
+}
