@@ -1,0 +1,94 @@
+-- core.json_decode: values, marks, integers, limits and error messages.
+local core = require("aurous.core")
+local json = require("aurous.json")
+local decode = core.json_decode
+
+describe("json_decode", function()
+  it("decodes scalars and containers", function()
+    assert.equal(true, decode("true"))
+    assert.equal(false, decode("false"))
+    assert.equal("hé", decode('"h\\u00e9"'))
+    assert.equal(1.5, decode("1.5"))
+    assert.same({ 1, 2, 3 }, decode("[1,2,3]"))
+    assert.same({ a = { b = "c" } }, decode('{"a":{"b":"c"}}'))
+  end)
+
+  it("maps null to aurous.null, in arrays and objects", function()
+    assert.equal(json.null, decode("null"))
+    local t = decode('{"a":null,"b":[null,1]}')
+    assert.equal(json.null, t.a)
+    assert.equal(json.null, t.b[1])
+    assert.equal(2, #t.b)
+  end)
+
+  it("marks arrays and objects, empty ones too", function()
+    assert.is_true(json.is_array(decode("[]")))
+    assert.equal(core.json_object_mt, getmetatable(decode("{}")))
+    assert.equal(core.json_array_mt, getmetatable(decode('{"a":[]}').a))
+  end)
+
+  it("keeps integers as integers and floats as floats where Lua has both", function()
+    if not math.type then return end
+    assert.equal("integer", math.type(decode("42")))
+    assert.equal("integer", math.type(decode("-0")))
+    assert.equal("float", math.type(decode("42.0")))
+    assert.equal("float", math.type(decode("4e1")))
+    assert.equal(math.maxinteger, decode("9223372036854775807"))
+    assert.equal(math.mininteger, decode("-9223372036854775808"))
+    assert.equal("float", math.type(decode("9223372036854775808")))
+  end)
+
+  it("decodes surrogate pairs and escapes", function()
+    assert.equal("\240\157\132\158", decode('"\\ud834\\udd1e"'))
+    assert.equal("\"\\/\b\f\n\r\t", decode('"\\"\\\\\\/\\b\\f\\n\\r\\t"'))
+    assert.equal("a\0b", decode('"a\\u0000b"'))
+    assert.equal(7, decode('{"k\\u0000":7}')["k\0"])
+  end)
+
+  it("reads numbers longer than cJSON's 63-character buffer", function()
+    local long = "0." .. string.rep("0", 70) .. "1"
+    local v = decode("[" .. long .. ", 2]")
+    assert.equal(tonumber(long), v[1])
+    assert.equal(2, v[2])
+  end)
+
+  it("rejects what cJSON alone would accept", function()
+    for _, bad in ipairs({ "[01]", "[2.]", "[-2.]", "[.e1]", '["\t"]', '["\n"]', '["\\u00G0"]',
+      "[1]\f", "[1] x", "\239\187\191[]", "[1,]", '{"a":1,}', "", " ", "[\"\\x\"]", "[NaN]", "[+1]" }) do
+      local v, err = decode(bad)
+      assert.is_nil(v, "accepted " .. string.format("%q", bad))
+      assert.matches("^invalid JSON at byte %d+: ", err)
+    end
+  end)
+
+  it("rejects invalid UTF-8 and lone surrogates", function()
+    for _, bad in ipairs({ '"\192\175"', '"\237\160\128"', '"\244\144\128\128"', '"\255"', '"\\udc00"', '"\\ud800x"' }) do
+      assert.is_nil(decode(bad), string.format("%q", bad))
+    end
+  end)
+
+  it("names the byte and the problem", function()
+    local _, err = decode('{"a": tru}')
+    assert.equal("invalid JSON at byte 7: unexpected character 't'", err)
+    local _, err2 = decode("[1, 2")
+    assert.equal("invalid JSON at byte 6: unterminated array", err2)
+  end)
+
+  it("limits nesting (default 1000, settable lower)", function()
+    local deep = string.rep("[", 1000) .. string.rep("]", 1000)
+    assert.truthy(decode(deep))
+    local _, err = decode("[" .. deep .. "]")
+    assert.matches("nesting", err)
+    assert.is_nil(decode("[[[1]]]", 2))
+    assert.truthy(decode("[[[1]]]", 3))
+    local _, err2 = decode(string.rep("[", 100000))
+    assert.matches("nesting", err2)
+    assert.has_error(function() decode("[]", 0) end)
+    assert.has_error(function() decode("[]", 1001) end)
+  end)
+
+  it("raises only for a non-string argument", function()
+    assert.has_error(function() decode({}) end)
+    assert.has_error(function() decode() end)
+  end)
+end)
