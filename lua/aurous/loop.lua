@@ -152,12 +152,15 @@ local function suspend(task, what)
 end
 
 -- Delivers the stream chunks and the progress of a transfer to its handlers.
+-- Returns true, or false and what a handler raised. (Handlers run under pcall
+-- here, never around a yield: PUC Lua 5.1 cannot yield across pcall.)
 local function deliver(transfer, handlers, last)
-  if not handlers then return end
+  if not handlers then return true end
   if handlers.on_chunk then
     local chunk = transfer:read()
     while chunk do
-      handlers.on_chunk(chunk, transfer)
+      local ok, err = pcall(handlers.on_chunk, chunk, transfer)
+      if not ok then return false, err end
       chunk = transfer:read()
     end
   end
@@ -166,33 +169,34 @@ local function deliver(transfer, handlers, last)
     local key = dn + dt * 3 + un * 7 + ut * 11
     if key ~= last.key then
       last.key = key
-      handlers.on_progress(dn, dt, un, ut)
+      local ok, err = pcall(handlers.on_progress, dn, dt, un, ut)
+      if not ok then return false, err end
     end
   end
+  return true
 end
 
 --- Runs a core Transfer to its end: yields inside a task, blocks outside.
--- `handlers.on_chunk(bytes)` gets stream-mode body chunks; `handlers.on_progress(dlnow,
--- dltotal, ulnow, ultotal)` gets progress. A handler that raises cancels the
--- transfer and the error is raised again here.
+-- `handlers.on_chunk(bytes, transfer)` gets stream-mode body chunks;
+-- `handlers.on_progress(dlnow, dltotal, ulnow, ultotal)` gets progress. A handler
+-- that raises cancels the transfer, which then fails with kind `aborted` and
+-- `cause` = what the handler raised.
 -- @return the core Response, or `nil, transfer_error`
 function loop.perform(transfer, handlers)
   local task = current()
   local last = {}
-  local ok, err
+  local ok, cause = true, nil
   if task then
     local added, aerr = session("tasks"):add(transfer)
     if not added then return nil, { kind = "transfer", message = aerr } end
     waiting[transfer] = task
     task.transfer = transfer
     task.handlers = handlers
-    ok, err = pcall(function()
-      while true do
-        local event = suspend(task, "transfer")
-        deliver(transfer, handlers, last)
-        if event == "done" then break end
-      end
-    end)
+    while ok do
+      local event = suspend(task, "transfer")
+      ok, cause = deliver(transfer, handlers, last)
+      if event == "done" then break end
+    end
     waiting[transfer] = nil
     task.transfer = nil
     task.handlers = nil
@@ -200,17 +204,15 @@ function loop.perform(transfer, handlers)
     local s = session("blocking")
     local added, aerr = s:add(transfer)
     if not added then return nil, { kind = "transfer", message = aerr } end
-    ok, err = pcall(function()
-      while transfer:state() == "running" do
-        s:step(handlers and 50 or 1000)
-        deliver(transfer, handlers, last)
-      end
-      deliver(transfer, handlers, last)
-    end)
+    while ok and transfer:state() == "running" do
+      s:step(handlers and 50 or 1000)
+      ok, cause = deliver(transfer, handlers, last)
+    end
+    if ok then ok, cause = deliver(transfer, handlers, last) end
   end
   if not ok then
     if transfer:state() == "running" then transfer:cancel() end
-    error(err, 0)
+    return nil, { kind = "aborted", message = "aborted by a handler: " .. tostring(cause), cause = cause }
   end
   return transfer:result()
 end
