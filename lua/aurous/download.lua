@@ -43,7 +43,7 @@ end
 
 --- Fetches `url` (the proxy path) into `dest` ({path=…} or {sink=fn}), following
 -- redirects by hand so that the API key stays on the API's host.
--- opts: on_progress(received, total), timeout.
+-- opts: on_progress(received, total), timeout, max_size (bytes; more is an error).
 -- @return { path, bytes, content_type, url, response } | nil, err
 function download.fetch(client, path, dest, opts)
   local url = client.base_url .. path
@@ -52,7 +52,7 @@ function download.fetch(client, path, dest, opts)
   for _ = 1, MAX_HOPS do
     local err_body = {}
     local err_size = 0
-    local sink_err
+    local sink_err, sink_error
     local handlers = {}
     if opts.on_progress then
       handlers.on_progress = function(dn, dt) opts.on_progress(dn, dt) end
@@ -70,8 +70,11 @@ function download.fetch(client, path, dest, opts)
           if sink_err then return end
           local ok, r1, r2 = pcall(dest.sink, chunk)
           if not ok then sink_err = r1 elseif r1 == false or (r1 == nil and r2 ~= nil) then sink_err = r2 or "sink refused the data" end
-          if sink_err then error(errors.new{ type = "invalid_argument", code = "sink_failed", param = "sink",
-            message = "sink: " .. tostring(sink_err) }, 0) end
+          if sink_err then
+            sink_error = errors.new{ type = "invalid_argument", code = "sink_failed", param = "sink",
+              message = "sink: " .. tostring(sink_err) }
+            error(sink_error, 0)
+          end
         elseif err_size < 65536 then
           err_body[#err_body + 1] = chunk
           err_size = err_size + #chunk
@@ -86,7 +89,8 @@ function download.fetch(client, path, dest, opts)
     end
     if not resp then
       if tmp then os.remove(tmp) end
-      return nil, err
+      -- the pipeline reports a refusing sink as an aborted transfer: give the sink's own error
+      return nil, sink_error or err
     end
     local status = resp.status
     if status >= 300 and status < 400 and resp.headers["location"] then
@@ -115,7 +119,7 @@ end
 
 --- Checks the destination options shared by image and video downloads.
 function download.destination(opts)
-  local ok_keys = { index = true, path = true, sink = true, on_progress = true, timeout = true }
+  local ok_keys = { index = true, path = true, sink = true, on_progress = true, timeout = true, max_size = true }
   for k in pairs(opts) do
     if not ok_keys[k] then return nil, errors.argument("opts." .. tostring(k), "is not an option of download") end
   end
@@ -133,6 +137,9 @@ function download.destination(opts)
   end
   if opts.timeout ~= nil and type(opts.timeout) ~= "number" then
     return nil, errors.argument("opts.timeout", "a number is expected, got " .. type(opts.timeout))
+  end
+  if opts.max_size ~= nil and (type(opts.max_size) ~= "number" or opts.max_size <= 0) then
+    return nil, errors.argument("opts.max_size", "a positive number of bytes is expected")
   end
   return { path = opts.path, sink = opts.sink }
 end
