@@ -98,6 +98,32 @@ describe("tasks without I/O", function()
     assert.same({ 1, 2, 3 }, trace)
   end)
 
+  it("a task that keeps yielding does not starve the others", function()
+    local woke = false
+    local spinner = aurous.spawn(function()
+      while not woke do coroutine.yield() end
+      return "stopped"
+    end)
+    aurous.spawn(function() aurous.sleep(0.02) woke = true end)
+    assert.is_true(aurous.run())
+    assert.equal("stopped", (spinner:result()))
+  end)
+
+  it("step() spreads many ready tasks over several calls, within its budget", function()
+    local started = 0
+    for _ = 1, 200 do
+      aurous.spawn(function()
+        started = started + 1
+        local t0 = core.now()
+        while core.now() - t0 < 0.0002 do end -- 0.2 ms of work each
+      end)
+    end
+    local steps = 0
+    while aurous.step() > 0 do steps = steps + 1 end
+    assert.equal(200, started)
+    assert.is_true(steps >= 5, "all ran in " .. steps .. " steps")
+  end)
+
   it("sleep blocks outside tasks", function()
     local t0 = core.now()
     aurous.sleep(0.05)

@@ -92,14 +92,23 @@ local function resume(task, event, a)
   end
 end
 
-local function run_ready()
-  while #ready > 0 do
-    local batch = ready
-    ready = {}
-    for i = 1, #batch do
-      local item = batch[i]
-      resume(item[1], item[2], item[3])
+-- Resumes the tasks that were ready when called (those made ready meanwhile wait
+-- for the next pass, so a task that keeps yielding cannot starve the transfers).
+-- With a `deadline` (core.now() seconds) it stops once that has passed, leaving
+-- the rest queued in order: a host's step() stays short however many are ready.
+local function run_ready(deadline)
+  local batch = ready
+  ready = {}
+  for i = 1, #batch do
+    if deadline and i > 1 and core.now() > deadline then
+      local rest = {}
+      for j = i, #batch do rest[#rest + 1] = batch[j] end
+      for _, item in ipairs(ready) do rest[#rest + 1] = item end
+      ready = rest
+      return
     end
+    local item = batch[i]
+    resume(item[1], item[2], item[3])
   end
 end
 
@@ -231,9 +240,11 @@ function loop.sleep(seconds)
   suspend(task, "sleep")
 end
 
--- One pass: run ready tasks, advance transfers (waiting up to wait_ms), wake timers.
-local function pass(wait_ms)
-  run_ready()
+-- One pass: run ready tasks, advance transfers (waiting up to wait_ms), wake
+-- timers, run the tasks that woke. `deadline` bounds the time spent resuming.
+local function pass(wait_ms, deadline)
+  run_ready(deadline)
+  if #ready > 0 then wait_ms = 0 end
   local now = core.now()
   for i = 1, #sleepers do
     local ms = (sleepers[i].at - now) * 1000
@@ -268,17 +279,21 @@ local function pass(wait_ms)
       i = i + 1
     end
   end
-  run_ready()
+  run_ready(deadline)
 end
 
 local function check_outside(name)
   if current() then error("aurous." .. name .. "() cannot be called from inside a task", 3) end
 end
 
---- Advances every task without blocking; returns the number still pending.
+--- Time one step() may spend resuming tasks, in seconds (at least one task
+-- runs per step; the others wait for the next call).
+loop.STEP_BUDGET = 0.001
+
+--- Advances the tasks without blocking; returns the number still pending.
 function loop.step()
   check_outside("step")
-  pass(0)
+  pass(0, core.now() + loop.STEP_BUDGET)
   return live
 end
 
