@@ -1,0 +1,114 @@
+-- bench/requests/run.lua: sequential requests against nginx serving canned API
+-- responses; aurous-lua vs a C floor and vs the usual Lua ways.
+--
+-- Every contender runs in its own process, in rounds, the order rotated each
+-- round; a ratio is taken within a round (same minute, same machine state) and
+-- the median over rounds is reported.
+--
+--   lua bench/requests/run.lua      (env: AUROUS_BENCH_ROUNDS=7, AUROUS_BENCH_N=2000)
+package.path = "bench/lib/?.lua;" .. package.path
+local B = require("bench")
+local F = require("fixtures")
+
+local ROUNDS = tonumber(os.getenv("AUROUS_BENCH_ROUNDS") or "") or 7
+local N = tonumber(os.getenv("AUROUS_BENCH_N") or "") or 2000
+local N_POPEN = math.max(20, math.floor(N / 10)) -- one process per request: ~100x slower
+local WARMUP = 200
+local root = B.root()
+local lua = B.interpreter()
+local rows = B.rows("requests")
+
+print(string.format("== A. requests: sequential, nginx static responses, %d rounds, N=%d (curl per request: N=%d)",
+  ROUNDS, N, N_POPEN))
+
+local ngx = B.nginx({ ["balance.json"] = F.BALANCE, ["list20.json"] = F.page(20, true) }, [[
+    location = /v1/balance { alias %ROOT%/www/balance.json; }
+    location = /v1/images  { alias %ROOT%/www/list20.json; }
+]])
+
+local ok, err = pcall(function()
+  -- the C floor
+  local floor_bin = ngx.dir .. "/floor"
+  local out, built = B.capture(string.format("cc -O2 -o %s %s $(pkg-config --cflags --libs libcurl libcjson) 2>&1",
+    B.shq(floor_bin), B.shq(root .. "/bench/requests/floor.c")))
+  assert(built, "cannot build floor.c: " .. out)
+
+  local contender = B.shq(root .. "/bench/requests/contender.lua")
+  local function lua_cmd(kind, workload, n)
+    return string.format("%s %s %s %s %s %d %d", lua, contender, kind, workload, ngx.url, n, math.min(WARMUP, n))
+  end
+  local contenders = {
+    { key = "floor", label = "C floor (libcurl easy + cJSON)", n = N,
+      cmd = function(w)
+        local path = w == "list" and "/v1/images?limit=20" or "/v1/balance"
+        return string.format("%s %s %d %d %s", B.shq(floor_bin), B.shq(ngx.url .. path), N, WARMUP, F.API_KEY)
+      end },
+    { key = "aurous", label = "aurous-lua (" .. _VERSION .. ")", n = N, cmd = function(w) return lua_cmd("aurous", w, N) end },
+    { key = "socket_dkjson", label = "LuaSocket + dkjson", n = N, cmd = function(w) return lua_cmd("socket_dkjson", w, N) end },
+    { key = "socket_cjson", label = "LuaSocket + lua-cjson", n = N, cmd = function(w) return lua_cmd("socket_cjson", w, N) end },
+    { key = "curl_popen", label = "curl process per request + lua-cjson", n = N_POPEN,
+      cmd = function(w) return lua_cmd("curl_popen", w, N_POPEN) end },
+  }
+  -- aurous on LuaJIT too, when its core is built with the JSON codec
+  local jit_core = root .. "/build/luajit/aurous/core.so"
+  if B.read_file(jit_core) then
+    local probe = B.capture(string.format("LUA_CPATH=%s luajit -e 'print(require(\"aurous.core\").json_decode ~= nil)' 2>&1",
+      B.shq(root .. "/build/luajit/?.so;;")))
+    if probe:match("true") then
+      table.insert(contenders, 3, { key = "aurous_jit", label = "aurous-lua (LuaJIT)", n = N, cmd = function(w)
+        return string.format("LUA_CPATH=%s luajit %s aurous %s %s %d %d", B.shq(root .. "/build/luajit/?.so;;"),
+          contender, w, ngx.url, N, WARMUP)
+      end })
+    end
+  end
+
+  for _, workload in ipairs({ "balance", "list" }) do
+    local rates, cpu = {}, {}
+    for _, c in ipairs(contenders) do rates[c.key], cpu[c.key] = {}, {} end
+    for round = 1, ROUNDS do
+      for i = 0, #contenders - 1 do
+        local c = contenders[(i + round - 1) % #contenders + 1]
+        local o, good = B.capture(c.cmd(workload) .. " 2>&1")
+        local secs, cpus, checked = o:match("seconds ([%d.]+) cpu ([%d.]+) checked (%d+)")
+        if not good or not secs or tonumber(checked) ~= c.n then
+          error(c.label .. " failed: " .. o)
+        end
+        rates[c.key][round] = c.n / tonumber(secs)
+        cpu[c.key][round] = tonumber(cpus) / c.n
+      end
+    end
+    local function ratios(a, b) -- per round a/b, median
+      local t = {}
+      for r = 1, ROUNDS do t[r] = rates[a][r] / rates[b][r] end
+      return B.median(t)
+    end
+    local what = workload == "list" and "GET /v1/images (20 items, 19 KB)" or "GET /v1/balance (150 B)"
+    print("-- " .. what)
+    local add = rows.add
+    local function row(_, _, metric, ...) return add(rows, workload, "[" .. workload .. "] " .. metric, ...) end
+    local rows = { add = row }
+    for _, c in ipairs(contenders) do
+      rows:add(workload, "req/s " .. c.label, string.format("%.0f", B.median(rates[c.key])),
+        string.format("CPU %.0f us/req", B.median(cpu[c.key]) * 1e6))
+    end
+    local slow = 1 / ratios("aurous", "floor")
+    rows:add(workload, "time per request: aurous / C floor", B.ratio(slow), "<= 1.15x", slow <= 1.15)
+    local cpu_r = {}
+    for r = 1, ROUNDS do cpu_r[r] = cpu.aurous[r] / cpu.floor[r] end
+    rows:add(workload, "CPU per request: aurous / C floor", B.ratio(B.median(cpu_r)))
+    if rates.aurous_jit then
+      local sj = 1 / ratios("aurous_jit", "floor")
+      rows:add(workload, "time per request: aurous (LuaJIT) / C floor", B.ratio(sj), "<= 1.15x", sj <= 1.15)
+    end
+    local r1 = ratios("aurous", "socket_dkjson")
+    rows:add(workload, "req/s: aurous / LuaSocket+dkjson", B.ratio(r1), ">= 3x", r1 >= 3)
+    local r2 = ratios("aurous", "socket_cjson")
+    rows:add(workload, "req/s: aurous / LuaSocket+lua-cjson", B.ratio(r2), "> 1x", r2 > 1)
+    local r3 = ratios("aurous", "curl_popen")
+    rows:add(workload, "req/s: aurous / curl per request", B.ratio(r3), ">= 10x", r3 >= 10)
+  end
+  rows:note("LuaSocket's http.request opens a connection per request (it sends Connection: close): no keep-alive is possible with it")
+end)
+ngx.stop()
+rows:save()
+if not ok then error(err, 0) end
