@@ -35,6 +35,8 @@ typedef struct aur_json_scan {
 
 /* Strict RFC 8259 check of s[0..len): grammar, numbers, escapes, UTF-8, depth.
  * Returns 1 when valid; 0 with scan->error/error_pos set (or error "out of memory"). */
+/* Fills the scan's lookup table; called once when the module opens. */
+void aur_json_validate_init(void);
 int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *scan);
 void aur_json_scan_free(aur_json_scan *scan);
 

@@ -2,6 +2,7 @@
  * runs first; cJSON then builds the tree that is converted here. Decoded
  * arrays and objects carry marker metatables so they encode back as they came.
  * Also registers the codec's module fields (aur_open_json). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
@@ -9,18 +10,82 @@
 
 #define DECODE_STATE "aurous.json.decode_state"
 
+/* ---- an arena for cJSON's nodes and strings ----
+ * cJSON mallocs every node and every string; during our own parse its hooks
+ * hand out memory from an arena instead, freed at once after the conversion.
+ * The hooks are process-wide (cJSON_InitHooks), so they stay plain malloc/free
+ * for every other cJSON user: only a parse that this thread runs from
+ * json_decode has an active arena, and free() ignores pointers inside it. */
+typedef union aligned { long double ld; void *p; long long ll; double d; } aligned; /* C99 max_align_t */
+
+typedef struct arena_chunk {
+  struct arena_chunk *next;
+  size_t size, used;
+  aligned data[1];
+} arena_chunk;
+
+typedef struct arena {
+  arena_chunk *head;
+} arena;
+
+static __thread arena *active_arena;
+
+static void *arena_alloc(arena *a, size_t n) {
+  arena_chunk *c = a->head;
+  n = (n + sizeof(aligned) - 1) / sizeof(aligned) * sizeof(aligned);
+  if (c == NULL || c->size - c->used < n) {
+    size_t size = c != NULL ? c->size * 2 : 65536;
+    if (size < n) size = n;
+    c = malloc(offsetof(arena_chunk, data) + size);
+    if (c == NULL) return NULL;
+    c->next = a->head;
+    c->size = size;
+    c->used = 0;
+    a->head = c;
+  }
+  c->used += n;
+  return (char *)c->data + c->used - n;
+}
+
+static int arena_owns(const arena *a, const void *p) {
+  const arena_chunk *c;
+  for (c = a->head; c != NULL; c = c->next) {
+    const char *base = (const char *)c->data;
+    if ((const char *)p >= base && (const char *)p < base + c->size) return 1;
+  }
+  return 0;
+}
+
+static void arena_free(arena *a) {
+  while (a->head != NULL) {
+    arena_chunk *next = a->head->next;
+    free(a->head);
+    a->head = next;
+  }
+}
+
+static void *hook_malloc(size_t n) {
+  return active_arena != NULL ? arena_alloc(active_arena, n) : malloc(n);
+}
+
+static void hook_free(void *p) {
+  if (p != NULL && active_arena != NULL && arena_owns(active_arena, p)) return;
+  free(p);
+}
+
 /* Everything malloc'd during one decode, owned by a userdata so that a Lua
  * error (out of memory) while building tables leaks nothing. */
 typedef struct decode_state {
-  cJSON *tree;
+  cJSON *tree;      /* lives in `nodes`: never cJSON_Delete'd */
+  arena nodes;
   aur_json_scan scan;
   char *tmp;        /* scratch for strings holding \u0000 */
   char *patched;    /* cJSON's copy of the text when long numbers were blanked */
 } decode_state;
 
 static void state_free(decode_state *st) {
-  if (st->tree != NULL) cJSON_Delete(st->tree);
   st->tree = NULL;
+  arena_free(&st->nodes);
   aur_json_scan_free(&st->scan);
   free(st->tmp);
   st->tmp = NULL;
@@ -157,7 +222,9 @@ static int json_decode(lua_State *L) {
       memset(st->patched + at + 1, ' ', n - 1);
     }
   }
+  active_arena = &st->nodes;
   st->tree = cJSON_ParseWithLengthOpts(st->patched != NULL ? st->patched : text, len, &end, 0);
+  active_arena = NULL;
   if (st->tree == NULL) {
     /* valid JSON that cJSON cannot hold (memory) */
     state_free(st);
@@ -180,6 +247,11 @@ static int json_decode(lua_State *L) {
 }
 
 void aur_open_json(lua_State *L) {
+  cJSON_Hooks hooks;
+  hooks.malloc_fn = hook_malloc;
+  hooks.free_fn = hook_free;
+  cJSON_InitHooks(&hooks);
+  aur_json_validate_init();
   if (luaL_newmetatable(L, DECODE_STATE)) {
     lua_pushcfunction(L, state_gc);
     lua_setfield(L, -2, "__gc");

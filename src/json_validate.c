@@ -109,6 +109,14 @@ static size_t utf8_sequence(const unsigned char *s, size_t len, size_t at) {
   return n;
 }
 
+/* 1 for the bytes a string may hold as they are: printable ASCII but " and \. */
+static unsigned char plain_byte[256];
+
+void aur_json_validate_init(void) {
+  int c;
+  for (c = 0x20; c < 0x80; c++) plain_byte[c] = (unsigned char)(c != '"' && c != '\\');
+}
+
 static int scan_string(scanner *sc) {
   const unsigned char *s = sc->s;
   size_t start = sc->pos;
@@ -117,6 +125,9 @@ static int scan_string(scanner *sc) {
   sc->pos++; /* opening quote */
   for (;;) {
     unsigned char c;
+    size_t pos = sc->pos, len = sc->len;
+    while (pos < len && plain_byte[s[pos]]) pos++;
+    sc->pos = pos;
     if (sc->pos >= sc->len) return fail(sc, "unterminated string");
     c = s[sc->pos];
     if (c == '"') { sc->pos++; break; }
