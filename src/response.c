@@ -387,6 +387,7 @@ const char *aur_error_kind(CURLcode code) {
 
 void aur_push_error(lua_State *L, const aur_transfer *t) {
   const char *kind;
+  int header_line = 0;
   luaL_checkstack(L, 4, "aurous: error");
   lua_createtable(L, 0, 3);
   switch (t->abort_kind) {
@@ -394,11 +395,19 @@ void aur_push_error(lua_State *L, const aur_transfer *t) {
     case AUR_ABORT_FILE: kind = "file"; break;
     case AUR_ABORT_CANCELLED: kind = "cancelled"; break;
     case AUR_ABORT_NOMEM: kind = "transfer"; break;
-    default: kind = aur_error_kind(t->code); break;
+    default:
+      kind = aur_error_kind(t->code);
+      /* libcurl refuses a single header line over CURL_MAX_HTTP_HEADER (100 KB)
+       * with CURLE_OUT_OF_MEMORY, before our header callback sees it */
+      if (t->code == CURLE_OUT_OF_MEMORY && t->hdrs.status != 0 && t->received == 0) header_line = 1;
+      break;
   }
+  if (header_line) kind = "too_large";
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "kind");
-  if (t->abort_kind != AUR_ABORT_NONE) {
+  if (header_line) {
+    lua_pushliteral(L, "response header line exceeds libcurl's limit (102400 bytes; max_header_size)");
+  } else if (t->abort_kind != AUR_ABORT_NONE) {
     lua_pushstring(L, t->errmsg);
   } else if (t->errbuf[0] != '\0') {
     size_t n = strlen(t->errbuf);

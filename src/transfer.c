@@ -495,6 +495,12 @@ static void configure(lua_State *L, aur_transfer *t, int opts) {
   t->hdrs.limit = AUR_DEFAULT_MAX_HEADER_SIZE;
   if (opt_integer(L, opts, "max_header_size", 9007199254740992.0, &ll)) t->hdrs.limit = (size_t)ll;
 
+  /* libcurl silently sends a request again on a new connection when a reused one
+   * dies before any answer byte; for a request that must not run twice (a POST
+   * without an idempotency key) the caller asks for a fresh connection instead. */
+  b = opt_boolean(L, opts, "fresh_connect");
+  if (b == 1) SETOPT(L, t, CURLOPT_FRESH_CONNECT, 1L);
+
   b = opt_boolean(L, opts, "follow_redirects");
   SETOPT(L, t, CURLOPT_FOLLOWLOCATION, b == 1 ? 1L : 0L);
   if (!opt_integer(L, opts, "max_redirects", 2147483647.0, &ll)) ll = AUR_DEFAULT_MAX_REDIRECTS;

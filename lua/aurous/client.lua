@@ -20,7 +20,7 @@ Client.__index = Client
 Client.__name = "aurous.Client"
 
 local function lua_version()
-  if type(jit) == "table" and jit.version then return jit.version end ---@diagnostic disable-line: undefined-global
+  if type(jit) == "table" and jit.version then return jit.version end
   return _VERSION
 end
 
@@ -33,6 +33,12 @@ local OPTIONS = {
   connect_timeout = "number", max_retries = "number", deadline = "number",
   max_response_size = "number", low_speed_limit = "number", low_speed_time = "number",
   insecure = "boolean", cainfo = "string", log = "function", headers = "table",
+  max_header_size = "number", retry = "table",
+}
+
+-- The `retry` option: overrides of the backoff (defaults in aurous.retry).
+local RETRY_OPTIONS = {
+  base_delay = "number", max_delay = "number", max_retry_after = "number", random = "function",
 }
 
 -- Per-call options.
@@ -71,9 +77,13 @@ local function check_header_table(headers, what)
   return true
 end
 
+-- The API key of each client, kept out of the client table so that printing or
+-- inspecting a client (vim.inspect, serpent, debug dumps) never shows it.
+local secret_keys = setmetatable({}, { __mode = "k" })
+
 local function default_logger()
   local level = os.getenv("AUROUS_LOG")
-  if level == "debug" then
+  if level and level:lower() == "debug" then
     return function(line) io.stderr:write(line, "\n") end
   end
   return nil
@@ -85,11 +95,13 @@ function client.new(opts)
   local o, err = check_options(opts, OPTIONS, "options")
   if not o then error(tostring(err), 2) end
   local self = setmetatable({}, Client)
-  self.api_key = o.api_key or os.getenv("AUROUS_API_KEY")
-  if self.api_key == nil or self.api_key == "" then
+  local api_key = o.api_key or os.getenv("AUROUS_API_KEY")
+  if api_key == nil or api_key == "" then
     error("aurous.new: no API key: pass api_key or set AUROUS_API_KEY", 2)
   end
-  if self.api_key:find("[%c%s]") then error("aurous.new: api_key must not contain spaces or control characters", 2) end
+  if api_key:find("[%c%s]") then error("aurous.new: api_key must not contain spaces or control characters", 2) end
+  secret_keys[self] = api_key
+  self.key_hint = util.redact(api_key)
   self.base_url = (o.base_url or os.getenv("AUROUS_BASE_URL") or client.DEFAULT_BASE_URL):gsub("/+$", "")
   if not self.base_url:match("^https?://[^%s]+$") then
     error("aurous.new: base_url must be an http(s) URL, got " .. string.format("%q", self.base_url), 2)
@@ -105,6 +117,17 @@ function client.new(opts)
   self.max_response_size = o.max_response_size or 64 * 1024 * 1024
   self.low_speed_limit = o.low_speed_limit or 1
   self.low_speed_time = o.low_speed_time or 30
+  self.max_header_size = o.max_header_size
+  for _, name in ipairs{ "timeout", "connect_timeout", "max_retries", "deadline", "max_response_size",
+      "low_speed_limit", "low_speed_time", "max_header_size" } do
+    local v = o[name]
+    if v ~= nil and (v ~= v or v < 0) then error("aurous.new: " .. name .. " must be a non-negative number", 2) end
+  end
+  if o.retry then
+    local r, rerr = check_options(o.retry, RETRY_OPTIONS, "options.retry")
+    if not r then error(tostring(rerr), 2) end
+  end
+  self.retry_policy = util.copy(o.retry)
   self.insecure = o.insecure == true
   self.cainfo = o.cainfo
   self.log = o.log or default_logger()
@@ -121,12 +144,29 @@ function client.new(opts)
 end
 
 function Client:__tostring()
-  return string.format("aurous.Client (%s, key %s)", self.base_url, util.redact(self.api_key))
+  return string.format("aurous.Client (%s, key %s)", self.base_url, self.key_hint)
 end
 
--- Logs a line when a logger is set.
+-- Replaces every occurrence of the client's key in `s` by its redacted form.
+function Client:_scrub(s)
+  local key = secret_keys[self]
+  if type(s) ~= "string" or not key or #key < 4 then return s end
+  local out, i = {}, 1
+  while true do
+    local a, b = s:find(key, i, true)
+    if not a then break end
+    out[#out + 1] = s:sub(i, a - 1)
+    out[#out + 1] = self.key_hint
+    i = b + 1
+  end
+  if i == 1 then return s end
+  out[#out + 1] = s:sub(i)
+  return table.concat(out)
+end
+
+-- Logs a line when a logger is set (the key never reaches it).
 function Client:_log(fmt, ...)
-  if self.log then self.log(string.format(fmt, ...)) end
+  if self.log then self.log(self:_scrub(string.format(fmt, ...))) end
 end
 
 -- Substitutes `{name}` in a path with escaped values; errors name the parameter.
@@ -151,11 +191,35 @@ local function header_lines(headers)
   return lines
 end
 
+-- Headers whose values are credentials, shown redacted in logs.
+local SECRET_HEADERS = { ["x-api-key"] = true, authorization = true, ["proxy-authorization"] = true,
+  cookie = true }
+
 local function redacted_headers(headers)
-  local shown = util.copy(headers)
-  if shown["X-Api-Key"] then shown["X-Api-Key"] = util.redact(shown["X-Api-Key"]) end
+  local shown = {}
+  for k, v in pairs(headers) do
+    if SECRET_HEADERS[k:lower()] then
+      local scheme, rest = tostring(v):match("^(%a+%s+)(.+)$")
+      shown[k] = scheme and (scheme .. util.redact(rest)) or util.redact(tostring(v))
+    else
+      shown[k] = v
+    end
+  end
   return table.concat(header_lines(shown), "; ")
 end
+
+-- A URL as logged: the values of credential-like query parameters hidden.
+local function redacted_url(url)
+  return (url:gsub("([?&][^=&#]*)=([^&#]*)", function(name, value)
+    local n = name:sub(2):lower()
+    if n == "token" or n == "sig" or n == "signature" or n == "key" or n == "api_key"
+        or n:find("secret", 1, true) or n:find("token", 1, true) then
+      return name .. "=" .. (value == "" and "" or "REDACTED")
+    end
+    return name .. "=" .. value
+  end))
+end
+client._redacted_url = redacted_url
 
 -- The response as users see it beside a result.
 local function response_meta(resp, attempts, idem_key, elapsed)
@@ -178,13 +242,15 @@ function Client:_transfer_options(req, headers, attempt_timeout)
     method = req.method, url = req.url, headers = header_lines(headers),
     timeout = attempt_timeout, connect_timeout = self.connect_timeout,
     user_agent = USER_AGENT, max_response_size = req.max_response_size or self.max_response_size,
-    low_speed_limit = self.low_speed_limit, low_speed_time = self.low_speed_time,
+    low_speed_limit = math.floor(self.low_speed_limit), low_speed_time = math.ceil(self.low_speed_time),
+    max_header_size = self.max_header_size,
     insecure = self.insecure or nil, cainfo = self.cainfo,
   }
   if req.body then t.body = req.body end
   if req.parts then t.parts = req.parts end
   if req.stream then t.stream = true end
   if req.output_path then t.output_path = req.output_path end
+  if req.fresh_connect then t.fresh_connect = true end
   return t
 end
 
@@ -213,10 +279,29 @@ local function interpret(req, resp, terr)
   return nil, errors.from_response(status, envelope, resp.headers, hint)
 end
 
+-- Statuses a raw request (downloads) retries like any other request.
+local function raw_status_error(resp)
+  local status = resp.status
+  if status == 408 or status == 429 or (status >= 500 and status <= 599) then
+    local envelope
+    if resp.body and resp.body:sub(1, 1) == "{" then
+      local decoded = json.decode(resp.body)
+      if type(decoded) == "table" and type(decoded.error) == "table" then envelope = decoded.error end
+    end
+    return errors.from_response(status, envelope, resp.headers)
+  end
+  return nil
+end
+
 --- Sends one logical request through the pipeline, with retries.
--- `req`: method, path, query (table), body (string), parts, json (table → body),
--- idempotent (bool: POST that takes an Idempotency-Key), retry_safe, raw (return
--- the core Response instead of decoding), stream + handlers, opts (per-call options).
+-- `req`: method, path (or url), query (table), body (string), parts, json (table → body),
+-- idempotent (bool: POST that takes an Idempotency-Key), retry_safe (a POST that may be
+-- repeated without one), raw (return the core Response instead of decoding; 408, 429
+-- and 5xx are still retried), stream + handlers, output_path, max_response_size, anonymous
+-- (no API key), opts (per-call options).
+-- Retries (see aurous.retry): up to `max_retries` more attempts of a request that cannot
+-- execute twice, with backoff; the same Idempotency-Key on each; `deadline` bounds the
+-- whole, waits included.
 -- @return value, nil, meta  |  nil, err
 function Client:send(req)
   local opts, oerr = check_options(req.opts, CALL_OPTIONS, "opts")
@@ -231,16 +316,21 @@ function Client:send(req)
   if opts.idempotency_key and (#opts.idempotency_key < 1 or #opts.idempotency_key > 256 or opts.idempotency_key:find("%c")) then
     return nil, errors.argument("opts.idempotency_key", "must be 1 to 256 characters without control characters")
   end
+  for _, name in ipairs{ "timeout", "max_retries", "deadline" } do
+    local v = opts[name]
+    if v ~= nil and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
+  end
   local url = req.url or (self.base_url .. req.path)
+  if url:find("[%c ]") then return nil, errors.argument("url", "must not contain spaces or control characters") end
   if req.query and next(req.query) then url = url .. "?" .. util.query(req.query) end
   local body = req.body
   if req.json then
     local encoded, jerr = json.encode(req.json)
-    if not encoded then return nil, errors.argument("params", "cannot be sent as JSON: " .. jerr) end
+    if not encoded then return nil, errors.argument("params", "cannot be sent as JSON: " .. tostring(jerr)) end
     body = encoded
   end
   local headers = util.copy(self.extra_headers)
-  if not req.anonymous then headers["X-Api-Key"] = self.api_key end
+  if not req.anonymous then headers["X-Api-Key"] = secret_keys[self] end
   headers["Aurous-Version"] = opts.version or self.version
   headers["Accept"] = "application/json"
   if body and body ~= "" then headers["Content-Type"] = "application/json" end
@@ -250,55 +340,104 @@ function Client:send(req)
     headers["Idempotency-Key"] = idem_key
   end
   for k, v in pairs(opts.headers or {}) do headers[k] = v end
+  if req.anonymous then
+    -- another host (a redirect target): no credential of any kind goes there
+    for k in pairs(util.copy(headers)) do
+      if SECRET_HEADERS[k:lower()] then headers[k] = nil end
+    end
+  end
 
-  local method = req.method
+  local method = req.method or "GET"
   local safe = req.retry_safe or idem_key ~= nil or method == "GET" or method == "HEAD"
     or method == "PUT" or method == "DELETE" or method == "PATCH"
-  local max_retries = opts.max_retries or self.max_retries
+  local max_retries = math.floor(opts.max_retries or self.max_retries)
   local timeout = opts.timeout or self.timeout
   local deadline_s = opts.deadline or self.deadline
   local started = core.now()
   local deadline = deadline_s and (started + deadline_s)
   local attempt = 0
+  local shown_url = redacted_url(url)
   local treq = { method = method, url = url, body = body, parts = req.parts, stream = req.stream,
-    output_path = req.output_path, max_response_size = req.max_response_size }
+    output_path = req.output_path, max_response_size = req.max_response_size,
+    fresh_connect = not safe } -- so that libcurl's own resend on a dead reused connection cannot run it twice
+  local last_err
   while true do
     attempt = attempt + 1
     local attempt_timeout = timeout
+    local capped = false -- the deadline, not `timeout`, bounds this attempt
     if deadline then
       local left = deadline - core.now()
       if left <= 0 then
-        return nil, errors.new{ type = "timeout", code = "deadline_exceeded", retryable = false,
-          message = string.format("deadline of %gs exceeded after %d attempt(s)", deadline_s, attempt - 1) }
+        local e = errors.new{ type = "timeout", code = "deadline_exceeded", retryable = false,
+          idempotency_key = idem_key, attempts = attempt - 1, cause = last_err,
+          message = string.format("deadline of %gs exceeded after %d attempt(s)%s", deadline_s, attempt - 1,
+            last_err and (": " .. tostring(last_err.message)) or "") }
+        e.message = self:_scrub(e.message)
+        self:_log("aurous: %s %s: %s", method, shown_url, e.message)
+        return nil, e
       end
-      if attempt_timeout == 0 or left < attempt_timeout then attempt_timeout = left end
+      if attempt_timeout == 0 or left < attempt_timeout then attempt_timeout = left; capped = true end
     end
+    self:_log("aurous: %s %s attempt %d/%d (timeout %gs)%s", method, shown_url, attempt, max_retries + 1,
+      attempt_timeout, attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
     local t0 = core.now()
     local transfer = core.transfer(self:_transfer_options(treq, headers, attempt_timeout))
+    -- a handler that raises (or a task cancel) propagates; the transfer is then collected
     local resp, terr = loop.perform(transfer, req.handlers)
     transfer:close()
     local value, err = interpret(req, resp, terr)
-    self:_log("aurous: %s %s -> %s (%.3fs) attempt %d%s%s", method, url,
-      resp and tostring(resp.status) or (terr and terr.kind or "?"), core.now() - t0, attempt,
-      resp and resp.headers["aurous-request-id"] and (" " .. resp.headers["aurous-request-id"]) or "",
-      attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
+    local took = core.now() - t0
+    self:_log("aurous: %s %s -> %s (%.3fs) attempt %d%s", method, shown_url,
+      resp and tostring(resp.status) or ((terr and terr.kind or "error") .. ": " .. tostring(terr and terr.message)),
+      took, attempt,
+      resp and resp.headers["aurous-request-id"] and (" " .. resp.headers["aurous-request-id"]) or "")
+    if value ~= nil and req.raw and not req.stream then
+      err = raw_status_error(value) -- 408/429/5xx: retried below like the decoded path
+      if err and not (safe and retry.retryable(err, safe) and attempt <= max_retries) then
+        err = nil -- the caller reads the status itself
+      end
+      if err then value = nil end
+    end
     if value ~= nil then
       if req.raw then return value end
       return value, nil, response_meta(resp, attempt, idem_key, core.now() - started)
     end
+    if capped and err.type == "timeout" and not err.status then
+      err.code = "deadline_exceeded"
+      err.message = string.format("deadline of %gs exceeded during attempt %d: %s", deadline_s, attempt,
+        tostring(err.message))
+    end
+    err.message = self:_scrub(err.message)
     err.idempotency_key = idem_key
     err.attempts = attempt
     err.retryable = retry.retryable(err, safe)
-    if not err.retryable or attempt > max_retries then
-      if err.retryable then self:_log("aurous: giving up after %d attempt(s): %s", attempt, tostring(err)) end
+    last_err = err
+    local reason
+    local wait
+    if not err.retryable then
+      if retry.retryable(err, true) then
+        reason = method .. " without an idempotency key may have been executed"
+      else
+        reason = "not retryable"
+      end
+    elseif attempt > max_retries then
+      reason = string.format("max_retries (%d) reached", max_retries)
+    else
+      wait = retry.delay(attempt, err, self.retry_policy)
+      if not wait then
+        reason = string.format("Retry-After %gs is over the %gs cap", err.retry_after,
+          self.retry_policy.max_retry_after or retry.MAX_RETRY_AFTER)
+      elseif deadline and core.now() + wait >= deadline then
+        reason = string.format("waiting %.2fs would pass the deadline (%gs)", wait, deadline_s)
+      end
+    end
+    if reason then
+      self:_log("aurous: no retry (%s) after attempt %d: %s", reason, attempt, tostring(err))
+      if req.raw and resp and err.status == resp.status then return resp end
       return nil, err
     end
-    local wait = retry.delay(attempt, err)
-    if not wait or (deadline and core.now() + wait >= deadline) then
-      self:_log("aurous: not retrying: the wait (%s) would pass the deadline or the cap", tostring(err.retry_after))
-      return nil, err
-    end
-    self:_log("aurous: retrying in %.2fs after %s", wait, tostring(err))
+    self:_log("aurous: retry %d/%d in %.2fs%s after: %s", attempt, max_retries, wait,
+      err.retry_after and string.format(" (Retry-After %gs)", err.retry_after) or "", tostring(err))
     loop.sleep(wait)
   end
 end

@@ -11,7 +11,7 @@ Error.__name = "aurous.Error"
 --- The types the client itself produces (the API's own types pass through).
 errors.CLIENT_TYPES = {
   invalid_argument = true, connection = true, timeout = true, decode = true,
-  cancelled = true, too_large = true, tls = true, file = true, protocol = true,
+  cancelled = true, too_large = true, tls = true, file = true, protocol = true, aborted = true,
 }
 
 local function one_line(s)
@@ -99,25 +99,65 @@ local function utc_seconds(y, m, d, hh, mm, ss)
   return days * 86400 + hh * 3600 + mm * 60 + ss
 end
 
---- `Retry-After` as seconds to wait: delta-seconds or an HTTP date; nil if unreadable.
+local DAY = "%a%a%a"
+
+--- `Retry-After` as seconds to wait: delta-seconds or an HTTP date (IMF-fixdate,
+-- RFC 850 or asctime, RFC 9110 §5.6.7); a date in the past gives 0; nil if unreadable.
+-- `now` (Unix seconds) defaults to the current time.
 function errors.parse_retry_after(value, now)
+  if type(value) == "number" then
+    if value ~= value or value < 0 or value == math.huge then return nil end
+    return value
+  end
   if type(value) ~= "string" then return nil end
-  local n = tonumber(value:match("^%s*(%d+%.?%d*)%s*$"))
-  if n then return n end
-  local d, mon, y, hh, mm, ss = value:match("^%a+, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  local n = value:match("^%s*(%d+%.?%d*)%s*$")
+  if n then
+    n = tonumber(n)
+    if n and n < math.huge then return n end
+    return nil
+  end
+  local s = value:match("^%s*(.-)%s*$")
+  local d, mon, y, hh, mm, ss
+  -- IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+  d, mon, y, hh, mm, ss = s:match("^" .. DAY .. ", (%d%d?) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  if not d then
+    -- RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+    d, mon, y, hh, mm, ss = s:match("^%a+, (%d%d?)%-(%a%a%a)%-(%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+    if y then
+      y = tonumber(y)
+      y = y < 70 and 2000 + y or 1900 + y
+    end
+  end
+  if not d then
+    -- asctime: Sun Nov  6 08:49:37 1994
+    mon, d, hh, mm, ss, y = s:match("^" .. DAY .. " (%a%a%a) +(%d%d?) (%d%d):(%d%d):(%d%d) (%d%d%d%d)$")
+  end
   if d and MONTHS[mon] then
-    local at = utc_seconds(tonumber(y), MONTHS[mon], tonumber(d), tonumber(hh), tonumber(mm), tonumber(ss))
+    local dd, h, mi, se = tonumber(d), tonumber(hh), tonumber(mm), tonumber(ss)
+    if dd < 1 or dd > 31 or h > 23 or mi > 59 or se > 60 then return nil end
+    local at = utc_seconds(tonumber(y), MONTHS[mon], dd, h, mi, se)
     local wait = at - (now or os.time())
     return wait > 0 and wait or 0
   end
   return nil
 end
 
+-- curl codes of kind "protocol" that a new connection may not see again
+-- (weird server reply, HTTP/2 framing and stream errors).
+local TRANSIENT_PROTOCOL = { [8] = true, [16] = true, [92] = true }
+
 --- An error from a transport failure reported by the core ({kind, message, curl_code}).
+-- Types: `connection` (also other transfer failures), `timeout`, `tls`, `too_large`,
+-- `cancelled`, `file`, `protocol` (bad URL or scheme, too many redirects), `aborted`
+-- (a stream handler raised; when it raised an error object, that object is returned).
 function errors.from_transfer(terr)
+  if type(terr) ~= "table" then terr = { kind = "connection", message = tostring(terr) } end
+  -- a stream handler that raised one of our errors (a refusing sink): that error
+  if terr.kind == "aborted" and errors.is(terr.cause) then return terr.cause end
   local kind = terr.kind or "connection"
   local t = kind
-  if kind == "transfer" or kind == "protocol" then t = "connection" end
+  if kind == "transfer" then t = "connection" end
+  if kind == "protocol" and TRANSIENT_PROTOCOL[terr.curl_code] then t = "connection" end
   return errors.new{ type = t, code = kind, message = terr.message or kind,
     curl_code = terr.curl_code, retryable = (t == "connection" or t == "timeout") }
 end
