@@ -81,12 +81,8 @@ function download.fetch(client, path, dest, opts)
         end
       end
     end
-    local ok, resp, err = pcall(client.send, client, req)
-    if not ok then
-      if tmp then os.remove(tmp) end
-      if errors.is(resp) then return nil, resp end
-      error(resp, 0)
-    end
+    -- no pcall here: send yields inside tasks, and PUC Lua 5.1 cannot yield across pcall
+    local resp, err = client:send(req)
     if not resp then
       if tmp then os.remove(tmp) end
       -- the pipeline reports a refusing sink as an aborted transfer: give the sink's own error
