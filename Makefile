@@ -21,9 +21,9 @@ CORE     := $(BUILD)/aurous/core.so
 # Debian packages, by need
 PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libcjson-dev libssl-dev python3
 PKGS_TEST  := $(PKGS_BUILD) lua-busted valgrind clang lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
-              luajit libluajit-5.1-dev luarocks lua-check cppcheck neovim lua-ldoc
+              luajit libluajit-5.1-dev luarocks lua-check cppcheck neovim lua-ldoc lua-markdown
 
-.PHONY: all build deps deps-test test demo valgrind clean bench
+.PHONY: all build deps deps-test test demo valgrind asan docs lint rock clean bench
 
 all: build
 
@@ -53,8 +53,21 @@ valgrind: deps-test
 	@$(MAKE) --no-print-directory build LUA=lua5.4
 	@scripts/run-valgrind
 
+asan: deps-test
+	@scripts/run-asan
+
+docs: deps-test
+	@scripts/docs
+
+lint: deps-test
+	@scripts/lint
+
+# installs into ./luarocks (a local tree); drop --tree to install system-wide
+rock: deps
+	luarocks --lua-version=5.4 make --tree luarocks aurous-scm-1.rockspec
+
 bench: deps-test
 	@scripts/run-bench
 
 clean:
-	rm -rf build
+	rm -rf build doc luarocks aurous src/*.o

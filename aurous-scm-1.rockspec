@@ -19,7 +19,9 @@ dependencies = {
   "lua >= 5.1",
 }
 external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
+  -- libcurl by library only: Debian's multiarch curl/curl.h (/usr/include/<triplet>/)
+  -- is outside LuaRocks's header search but in the compiler's default path.
+  CURL = { library = "curl" },
   CJSON = { header = "cjson/cJSON.h", library = "cjson" },
   OPENSSL = { header = "openssl/hmac.h", library = "crypto" },
 }
@@ -27,7 +29,7 @@ build = {
   type = "builtin",
   modules = {
     ["aurous.core"] = {
-      sources = { "src/clock.c", "src/core.c", "src/crypto.c", "src/json_decode.c", "src/response.c", "src/session.c", "src/transfer.c" },
+      sources = { "src/clock.c", "src/core.c", "src/crypto.c", "src/json_decode.c", "src/json_encode.c", "src/json_validate.c", "src/response.c", "src/session.c", "src/transfer.c" },
       defines = { "_POSIX_C_SOURCE=200809L" },
       libraries = { "curl", "cjson", "crypto" },
       incdirs = { "$(CURL_INCDIR)", "$(CJSON_INCDIR)", "$(OPENSSL_INCDIR)" },

@@ -7,7 +7,7 @@ local errors = require("aurous.errors")
 
 local loop = {}
 
-local unpack = table.unpack or unpack ---@diagnostic disable-line: deprecated
+local unpack = table.unpack or unpack
 local function pack(...) return { n = select("#", ...), ... } end
 
 local ready = {}          -- queue of { task, event, a }

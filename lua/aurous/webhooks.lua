@@ -83,7 +83,8 @@ function webhooks.sign(raw_body, secret, timestamp)
   if type(secret) ~= "string" or secret == "" then error("bad argument #2 to 'sign' (non-empty string expected)", 2) end
   timestamp = timestamp or os.time()
   if type(timestamp) ~= "number" then error("bad argument #3 to 'sign' (number expected, got " .. type(timestamp) .. ")", 2) end
-  local t = string.format("%d", timestamp)
+  -- floor: Lua 5.3+ refuses %d for a float with a fraction (5.1 truncates)
+  local t = string.format("%d", math.floor(timestamp))
   return "t=" .. t .. ",v1=" .. core.hmac_sha256_hex(secret, t .. "." .. raw_body)
 end
 
