@@ -135,15 +135,13 @@ static void push_lower(lua_State *L, const char *s, size_t n) {
 
 void aur_headers_push(lua_State *L, const aur_headers *h) {
   size_t i;
-  int headers, list, acc;
+  int headers, list;
   const char *text = h->text.data;
   luaL_checkstack(L, 8, "aurous: headers");
   lua_createtable(L, 0, (int)(h->count < 64 ? h->count : 64));
   headers = lua_gettop(L);
   lua_createtable(L, h->count < 0x7fffffff ? (int)h->count : 0, 0);
   list = lua_gettop(L);
-  lua_newtable(L); /* lower-case name -> array of values */
-  acc = lua_gettop(L);
   for (i = 0; i < h->count; i++) {
     const aur_header_field *f = &h->fields[i];
     lua_createtable(L, 2, 0);
@@ -155,40 +153,18 @@ void aur_headers_push(lua_State *L, const aur_headers *h) {
 
     push_lower(L, text + f->name, f->name_len);
     lua_pushvalue(L, -1);
-    lua_rawget(L, acc);
+    lua_rawget(L, headers);
     if (lua_isnil(L, -1)) {
       lua_pop(L, 1);
-      lua_newtable(L);
-      lua_pushvalue(L, -2);
-      lua_pushvalue(L, -2);
-      lua_rawset(L, acc);
-    }
-    lua_pushlstring(L, text + f->value, f->value_len);
-    lua_rawseti(L, -2, (int)aur_rawlen(L, -2) + 1);
-    lua_pop(L, 2);
-  }
-  /* join repeated values with ", " (linear: one buffer per name) */
-  lua_pushnil(L);
-  while (lua_next(L, acc) != 0) {
-    size_t n = aur_rawlen(L, -1), j;
-    lua_pushvalue(L, -2); /* key */
-    if (n == 1) {
-      lua_rawgeti(L, -2, 1);
+      lua_pushlstring(L, text + f->value, f->value_len);
     } else {
-      luaL_Buffer b;
-      int values = lua_gettop(L) - 1;
-      luaL_buffinit(L, &b);
-      for (j = 1; j <= n; j++) {
-        if (j > 1) luaL_addlstring(&b, ", ", 2);
-        lua_rawgeti(L, values, (int)j);
-        luaL_addvalue(&b);
-      }
-      luaL_pushresult(&b);
+      /* a repeated header: join with ", " (rare, so the copy does not matter) */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, text + f->value, f->value_len);
+      lua_concat(L, 3);
     }
     lua_rawset(L, headers);
-    lua_pop(L, 1); /* the array; keeps the key for lua_next */
   }
-  lua_pop(L, 1); /* acc */
   luaL_getmetatable(L, AUR_HEADERS_MT);
   if (lua_istable(L, -1)) lua_setmetatable(L, headers);
   else lua_pop(L, 1);

@@ -154,6 +154,51 @@ void aur_transfer_cancelled(aur_transfer *t) {
   t->state = AUR_DONE;
 }
 
+/* ---- a per-state pool of easy handles ----
+ * curl_easy_init and curl_easy_cleanup cost more than a small request's own
+ * work; a closed transfer's handle is reset (curl_easy_reset: options back to
+ * defaults) and kept for the next transfer. The pool lives in the registry and
+ * is finalized after every transfer (finalizers run in reverse creation order). */
+#define AUR_EASY_POOL "aurous.easy_pool"
+#define EASY_POOL_SIZE 16
+
+typedef struct easy_pool {
+  CURL *handles[EASY_POOL_SIZE];
+  int count;
+  int closed;
+} easy_pool;
+
+static easy_pool *get_pool(lua_State *L) {
+  easy_pool *pool;
+  lua_getfield(L, LUA_REGISTRYINDEX, AUR_EASY_POOL);
+  pool = (easy_pool *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return pool;
+}
+
+static int pool_gc(lua_State *L) {
+  easy_pool *pool = (easy_pool *)lua_touserdata(L, 1);
+  while (pool->count > 0) curl_easy_cleanup(pool->handles[--pool->count]);
+  pool->closed = 1;
+  return 0;
+}
+
+static CURL *easy_take(lua_State *L) {
+  easy_pool *pool = get_pool(L);
+  if (pool != NULL && !pool->closed && pool->count > 0) return pool->handles[--pool->count];
+  return curl_easy_init();
+}
+
+static void easy_give_back(lua_State *L, CURL *easy) {
+  easy_pool *pool = get_pool(L);
+  if (pool != NULL && !pool->closed && pool->count < EASY_POOL_SIZE) {
+    curl_easy_reset(easy);
+    pool->handles[pool->count++] = easy;
+  } else {
+    curl_easy_cleanup(easy);
+  }
+}
+
 /* Frees everything once; leaves the session first if still inside one. */
 static void transfer_free(lua_State *L, aur_transfer *t) {
   if (t->closed) return;
@@ -165,7 +210,7 @@ static void transfer_free(lua_State *L, aur_transfer *t) {
     fclose(t->out);
     t->out = NULL;
   }
-  if (t->easy != NULL) curl_easy_cleanup(t->easy);
+  if (t->easy != NULL) easy_give_back(L, t->easy);
   t->easy = NULL;
   if (t->mime != NULL) curl_mime_free(t->mime);
   t->mime = NULL;
@@ -526,7 +571,7 @@ static int transfer_new(lua_State *L) {
   t->max_response = -1;
   t->closed = 1; /* nothing to free until the easy handle exists */
   aur_setmetatable(L, AUR_TRANSFER_MT);
-  t->easy = curl_easy_init();
+  t->easy = easy_take(L);
   if (t->easy == NULL) return luaL_error(L, "aurous: curl_easy_init failed");
   t->closed = 0;
   configure(L, t, 1);
@@ -631,7 +676,25 @@ static int transfer_tostring(lua_State *L) {
   return 1;
 }
 
+static void open_pool(lua_State *L) {
+  easy_pool *pool;
+  lua_getfield(L, LUA_REGISTRYINDEX, AUR_EASY_POOL);
+  if (!lua_isnil(L, -1)) { /* the module loaded twice in one state */
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pop(L, 1);
+  pool = (easy_pool *)lua_newuserdata(L, sizeof *pool);
+  memset(pool, 0, sizeof *pool);
+  lua_newtable(L);
+  lua_pushcfunction(L, pool_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, AUR_EASY_POOL);
+}
+
 void aur_open_transfer(lua_State *L) {
+  open_pool(L);
   static const luaL_Reg methods[] = {
     {"perform", transfer_perform},
     {"result", transfer_result},

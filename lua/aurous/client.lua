@@ -46,6 +46,7 @@ local CALL_OPTIONS = {
   timeout = "number", headers = "table", idempotency_key = "string", version = "string",
   max_retries = "number", deadline = "number",
 }
+local NON_NEGATIVE = { timeout = true, max_retries = true, deadline = true }
 
 local function check_options(opts, allowed, what)
   if opts == nil then return {} end
@@ -183,11 +184,13 @@ local function expand_path(path, values)
   return out
 end
 
-local function header_lines(headers)
-  local lines, names = {}, {}
-  for k in pairs(headers) do names[#names + 1] = k end
-  table.sort(names)
-  for _, k in ipairs(names) do lines[#lines + 1] = k .. ": " .. tostring(headers[k]) end
+local function header_lines(headers, sorted)
+  local lines, n = {}, 0
+  for k, v in pairs(headers) do
+    n = n + 1
+    lines[n] = k .. ": " .. tostring(v)
+  end
+  if sorted then table.sort(lines) end -- for logs; the wire does not care
   return lines
 end
 
@@ -205,7 +208,7 @@ local function redacted_headers(headers)
       shown[k] = v
     end
   end
-  return table.concat(header_lines(shown), "; ")
+  return table.concat(header_lines(shown, true), "; ")
 end
 
 -- A URL as logged: the values of credential-like query parameters hidden.
@@ -316,9 +319,8 @@ function Client:send(req)
   if opts.idempotency_key and (#opts.idempotency_key < 1 or #opts.idempotency_key > 256 or opts.idempotency_key:find("%c")) then
     return nil, errors.argument("opts.idempotency_key", "must be 1 to 256 characters without control characters")
   end
-  for _, name in ipairs{ "timeout", "max_retries", "deadline" } do
-    local v = opts[name]
-    if v ~= nil and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
+  for name, v in pairs(opts) do
+    if NON_NEGATIVE[name] and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
   end
   local url = req.url or (self.base_url .. req.path)
   if url:find("[%c ]") then return nil, errors.argument("url", "must not contain spaces or control characters") end
@@ -356,7 +358,8 @@ function Client:send(req)
   local started = core.now()
   local deadline = deadline_s and (started + deadline_s)
   local attempt = 0
-  local shown_url = redacted_url(url)
+  local logging = self.log ~= nil
+  local shown_url = logging and redacted_url(url)
   local treq = { method = method, url = url, body = body, parts = req.parts, stream = req.stream,
     output_path = req.output_path, max_response_size = req.max_response_size,
     fresh_connect = not safe } -- so that libcurl's own resend on a dead reused connection cannot run it twice
@@ -378,19 +381,22 @@ function Client:send(req)
       end
       if attempt_timeout == 0 or left < attempt_timeout then attempt_timeout = left; capped = true end
     end
-    self:_log("aurous: %s %s attempt %d/%d (timeout %gs)%s", method, shown_url, attempt, max_retries + 1,
-      attempt_timeout, attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
+    if logging then
+      self:_log("aurous: %s %s attempt %d/%d (timeout %gs)%s", method, shown_url, attempt, max_retries + 1,
+        attempt_timeout, attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
+    end
     local t0 = core.now()
     local transfer = core.transfer(self:_transfer_options(treq, headers, attempt_timeout))
     -- a handler that raises (or a task cancel) propagates; the transfer is then collected
     local resp, terr = loop.perform(transfer, req.handlers)
     transfer:close()
     local value, err = interpret(req, resp, terr)
-    local took = core.now() - t0
-    self:_log("aurous: %s %s -> %s (%.3fs) attempt %d%s", method, shown_url,
-      resp and tostring(resp.status) or ((terr and terr.kind or "error") .. ": " .. tostring(terr and terr.message)),
-      took, attempt,
-      resp and resp.headers["aurous-request-id"] and (" " .. resp.headers["aurous-request-id"]) or "")
+    if logging then
+      self:_log("aurous: %s %s -> %s (%.3fs) attempt %d%s", method, shown_url,
+        resp and tostring(resp.status) or ((terr and terr.kind or "error") .. ": " .. tostring(terr and terr.message)),
+        core.now() - t0, attempt,
+        resp and resp.headers["aurous-request-id"] and (" " .. resp.headers["aurous-request-id"]) or "")
+    end
     if value ~= nil and req.raw and not req.stream then
       err = raw_status_error(value) -- 408/429/5xx: retried below like the decoded path
       if err and not (safe and retry.retryable(err, safe) and attempt <= max_retries) then
