@@ -398,6 +398,27 @@ describe("aurous.core HTTP", function()
   end)
 
   describe("Session", function()
+    it("gives its defaults to transfers that did not set their own", function()
+      local s = core.session{ user_agent = "aurous-session/1", timeout = 0.3, connect_timeout = 2 }
+      local plain = core.transfer{ url = srv:url("/echo") }
+      local own = core.transfer{ url = srv:url("/echo"), user_agent = "aurous-own/1" }
+      local slow = core.transfer{ url = srv:url("/slow_headers?delay=2") }
+      for _, t in ipairs({ plain, own, slow }) do assert.is_true(s:add(t)) end
+      while s:pending() > 0 do s:step(100) end
+      assert.are.equal("aurous-session/1", header_of(fixture.json(assert(plain:result()).body), "user-agent"))
+      assert.are.equal("aurous-own/1", header_of(fixture.json(assert(own:result()).body), "user-agent"))
+      local _, err = slow:result()
+      assert.are.equal("timeout", err.kind)
+      s:close()
+    end)
+
+    it("checks its options", function()
+      assert.has_error(function() core.session{ colour = 1 } end, "unknown session option 'colour'")
+      assert.has_error(function() core.session{ timeout = "1" } end)
+      assert.has_error(function() core.session{ user_agent = "a\nb" } end)
+      assert.has_error(function() core.session("x") end)
+    end)
+
     it("advances several transfers together", function()
       local s = core.session()
       local ts = {}

@@ -17,6 +17,7 @@
 #if LUA_VERSION_NUM == 501
 /* 5.1 / LuaJIT */
 #define aur_rawlen(L, i)        lua_objlen((L), (i))
+#define aur_absindex(L, i)      (((i) > 0 || (i) <= LUA_REGISTRYINDEX) ? (i) : lua_gettop(L) + (i) + 1)
 #define aur_setfuncs(L, l)      luaL_register((L), NULL, (l))
 #define aur_newlib(L, l)        (lua_newtable(L), luaL_register((L), NULL, (l)))
 static inline void *aur_testudata(lua_State *L, int ud, const char *tname) {
@@ -37,6 +38,7 @@ static inline void aur_setmetatable(lua_State *L, const char *tname) {
 #define aur_rawgeti_type(L, idx, n)  (lua_rawgeti((L), (idx), (n)), lua_type((L), -1))
 #else
 #define aur_rawlen(L, i)        lua_rawlen((L), (i))
+#define aur_absindex(L, i)      lua_absindex((L), (i))
 #define aur_setfuncs(L, l)      luaL_setfuncs((L), (l), 0)
 #define aur_newlib(L, l)        luaL_newlib((L), (l))
 #define aur_testudata(L, ud, t) luaL_testudata((L), (ud), (t))

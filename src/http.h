@@ -74,6 +74,7 @@ struct aur_transfer {
   aur_session *session;
   aur_transfer *prev, *next;
   int ref;                    /* registry reference to the userdata */
+  int set;                    /* AUR_SET_* bits: options the transfer set itself */
   /* collected by the callbacks */
   aur_buf body;               /* memory body, or the stream queue */
   curl_off_t received;        /* body bytes of the response */
@@ -84,9 +85,29 @@ struct aur_transfer {
   char errmsg[512];           /* our own message for AUR_ABORT_* */
 };
 
+/* Options a Session gives the transfers added to it, unless a transfer set its own. */
+enum {
+  AUR_SET_TIMEOUT = 1, AUR_SET_CONNECT_TIMEOUT = 2, AUR_SET_USER_AGENT = 4,
+  AUR_SET_CAINFO = 8, AUR_SET_INSECURE = 16
+};
+
+typedef struct aur_defaults {
+  int set;                    /* AUR_SET_* bits present */
+  long timeout_ms, connect_timeout_ms;
+  char *user_agent, *cainfo;  /* malloc'd copies */
+  int insecure;
+} aur_defaults;
+
+/* transfer.c: reads the defaults table at idx (errors name the field) /
+ * applies those a transfer did not set itself / frees the copies. */
+void aur_defaults_read(lua_State *L, int idx, aur_defaults *d);
+CURLcode aur_defaults_apply(aur_transfer *t, const aur_defaults *d);
+void aur_defaults_free(aur_defaults *d);
+
 struct aur_session {
   CURLM *multi;
   CURLSH *share;
+  aur_defaults defaults;
   aur_transfer *head;         /* transfers in flight */
   int pending;
   int closed;

@@ -48,6 +48,7 @@ static void session_free(lua_State *L, aur_session *s) {
   s->multi = NULL;
   if (s->share != NULL) (void)curl_share_cleanup(s->share);
   s->share = NULL;
+  aur_defaults_free(&s->defaults);
   s->closed = 1;
 }
 
@@ -58,7 +59,11 @@ static void share_option(lua_State *L, aur_session *s, curl_lock_data what) {
 }
 
 static int session_new(lua_State *L) {
-  aur_session *s = (aur_session *)lua_newuserdata(L, sizeof *s);
+  int has_opts = !lua_isnoneornil(L, 1);
+  aur_session *s;
+  if (has_opts) luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  s = (aur_session *)lua_newuserdata(L, sizeof *s);
   memset(s, 0, sizeof *s);
   aur_setmetatable(L, AUR_SESSION_MT);
   s->multi = curl_multi_init();
@@ -68,6 +73,7 @@ static int session_new(lua_State *L) {
   share_option(L, s, CURL_LOCK_DATA_DNS);
   share_option(L, s, CURL_LOCK_DATA_SSL_SESSION);
   share_option(L, s, CURL_LOCK_DATA_CONNECT);
+  if (has_opts) aur_defaults_read(L, 1, &s->defaults);
   return 1;
 }
 
@@ -87,9 +93,10 @@ static int session_add(lua_State *L) {
     return 2;
   }
   erc = curl_easy_setopt(t->easy, CURLOPT_SHARE, s->share);
+  if (erc == CURLE_OK) erc = aur_defaults_apply(t, &s->defaults);
   if (erc != CURLE_OK) {
     lua_pushnil(L);
-    lua_pushfstring(L, "curl_easy_setopt(CURLOPT_SHARE) failed: %s", curl_easy_strerror(erc));
+    lua_pushfstring(L, "curl_easy_setopt (share or session defaults) failed: %s", curl_easy_strerror(erc));
     return 2;
   }
   lua_pushvalue(L, 2);

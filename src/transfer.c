@@ -526,8 +526,12 @@ static void configure(lua_State *L, aur_transfer *t, int opts) {
     t->mode = AUR_MODE_STREAM;
   }
 
-  if (opt_number(L, opts, "timeout", &num)) SETOPT(L, t, CURLOPT_TIMEOUT_MS, to_ms(num));
-  if (!opt_number(L, opts, "connect_timeout", &num)) num = AUR_DEFAULT_CONNECT_TIMEOUT;
+  if (opt_number(L, opts, "timeout", &num)) {
+    SETOPT(L, t, CURLOPT_TIMEOUT_MS, to_ms(num));
+    t->set |= AUR_SET_TIMEOUT;
+  }
+  if (opt_number(L, opts, "connect_timeout", &num)) t->set |= AUR_SET_CONNECT_TIMEOUT;
+  else num = AUR_DEFAULT_CONNECT_TIMEOUT;
   SETOPT(L, t, CURLOPT_CONNECTTIMEOUT_MS, to_ms(num));
   if (opt_integer(L, opts, "low_speed_limit", 2147483647.0, &ll))
     SETOPT(L, t, CURLOPT_LOW_SPEED_LIMIT, (long)ll);
@@ -552,14 +556,86 @@ static void configure(lua_State *L, aur_transfer *t, int opts) {
   SETOPT(L, t, CURLOPT_MAXREDIRS, (long)ll);
 
   s = opt_string(L, opts, "user_agent", NULL, NO_NUL | NO_CRLF);
-  if (s != NULL) SETOPT(L, t, CURLOPT_USERAGENT, s);
+  if (s != NULL) {
+    SETOPT(L, t, CURLOPT_USERAGENT, s);
+    t->set |= AUR_SET_USER_AGENT;
+  }
   lua_pop(L, 1);
   s = opt_string(L, opts, "cainfo", NULL, NO_NUL);
-  if (s != NULL) SETOPT(L, t, CURLOPT_CAINFO, s);
+  if (s != NULL) {
+    SETOPT(L, t, CURLOPT_CAINFO, s);
+    t->set |= AUR_SET_CAINFO;
+  }
   lua_pop(L, 1);
   b = opt_boolean(L, opts, "insecure");
+  if (b != -1) t->set |= AUR_SET_INSECURE;
   SETOPT(L, t, CURLOPT_SSL_VERIFYPEER, b == 1 ? 0L : 1L);
   SETOPT(L, t, CURLOPT_SSL_VERIFYHOST, b == 1 ? 0L : 2L);
+}
+
+/* ---- Session defaults (the options of core.session{…}) ---- */
+
+static char *copy_string(lua_State *L, const char *s) {
+  size_t n = strlen(s) + 1;
+  char *c = malloc(n);
+  if (c == NULL) luaL_error(L, "aurous: out of memory");
+  memcpy(c, s, n);
+  return c;
+}
+
+void aur_defaults_read(lua_State *L, int idx, aur_defaults *d) {
+  lua_Number num;
+  const char *s;
+  int b;
+  static const char *const known[] = {"timeout", "connect_timeout", "user_agent", "cainfo", "insecure", NULL};
+  idx = aur_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    int i, ok = 0;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (i = 0; known[i] != NULL; i++) ok |= strcmp(lua_tostring(L, -1), known[i]) == 0;
+    if (!ok) {
+      lua_pushfstring(L, "unknown session option '%s'", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
+      lua_error(L);
+    }
+  }
+  if (opt_number(L, idx, "timeout", &num)) { d->timeout_ms = to_ms(num); d->set |= AUR_SET_TIMEOUT; }
+  if (opt_number(L, idx, "connect_timeout", &num)) {
+    d->connect_timeout_ms = to_ms(num);
+    d->set |= AUR_SET_CONNECT_TIMEOUT;
+  }
+  s = opt_string(L, idx, "user_agent", NULL, NO_NUL | NO_CRLF);
+  if (s != NULL) { d->user_agent = copy_string(L, s); d->set |= AUR_SET_USER_AGENT; }
+  lua_pop(L, 1);
+  s = opt_string(L, idx, "cainfo", NULL, NO_NUL);
+  if (s != NULL) { d->cainfo = copy_string(L, s); d->set |= AUR_SET_CAINFO; }
+  lua_pop(L, 1);
+  b = opt_boolean(L, idx, "insecure");
+  if (b != -1) { d->insecure = b; d->set |= AUR_SET_INSECURE; }
+}
+
+#define APPLY(opt, value) do { CURLcode rc_ = curl_easy_setopt(t->easy, (opt), (value)); \
+  if (rc_ != CURLE_OK) return rc_; } while (0)
+
+CURLcode aur_defaults_apply(aur_transfer *t, const aur_defaults *d) {
+  int todo = d->set & ~t->set;
+  if (todo & AUR_SET_TIMEOUT) APPLY(CURLOPT_TIMEOUT_MS, d->timeout_ms);
+  if (todo & AUR_SET_CONNECT_TIMEOUT) APPLY(CURLOPT_CONNECTTIMEOUT_MS, d->connect_timeout_ms);
+  if (todo & AUR_SET_USER_AGENT) APPLY(CURLOPT_USERAGENT, d->user_agent);
+  if (todo & AUR_SET_CAINFO) APPLY(CURLOPT_CAINFO, d->cainfo);
+  if (todo & AUR_SET_INSECURE) {
+    APPLY(CURLOPT_SSL_VERIFYPEER, d->insecure ? 0L : 1L);
+    APPLY(CURLOPT_SSL_VERIFYHOST, d->insecure ? 0L : 2L);
+  }
+  return CURLE_OK;
+}
+
+void aur_defaults_free(aur_defaults *d) {
+  free(d->user_agent);
+  free(d->cainfo);
+  d->user_agent = d->cainfo = NULL;
+  d->set = 0;
 }
 
 static int transfer_new(lua_State *L) {
