@@ -14,9 +14,13 @@ CFLAGS   ?= -O2 -g
 WARN     := -std=c99 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
 SANFLAGS ?=
 BUILD    := build/$(LUA)$(if $(SANFLAGS),-san,)
-SRCS     := $(wildcard src/*.c)
+# two shared objects: aurous.core (JSON, crypto, clock) and aurous.core.http
+# (libcurl), which core.c loads on first use so that `require` stays fast
+CORE_SRCS := src/core.c src/clock.c src/crypto.c src/json_validate.c src/json_decode.c src/json_encode.c
+HTTP_SRCS := src/http_module.c src/session.c src/transfer.c src/response.c
 HDRS     := $(wildcard src/*.h)
 CORE     := $(BUILD)/aurous/core.so
+HTTP     := $(BUILD)/aurous/core/http.so
 
 # Debian packages, by need
 PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libcjson-dev libssl-dev python3
@@ -27,13 +31,17 @@ PKGS_TEST  := $(PKGS_BUILD) lua-busted valgrind clang lua5.3 liblua5.3-dev lua5.
 
 all: build
 
-build: $(CORE)
+build: $(CORE) $(HTTP)
 
-$(CORE): $(SRCS) $(HDRS) Makefile
+$(CORE): $(CORE_SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(SRCS) \
-	  $$(pkg-config --cflags $(LUA_PC) libcurl libcjson libcrypto) \
-	  $$(pkg-config --libs libcurl libcjson libcrypto)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(CORE_SRCS) \
+	  $$(pkg-config --cflags $(LUA_PC) libcjson libcrypto) $$(pkg-config --libs libcjson libcrypto)
+
+$(HTTP): $(HTTP_SRCS) $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(HTTP_SRCS) \
+	  $$(pkg-config --cflags $(LUA_PC) libcurl) $$(pkg-config --libs libcurl)
 
 deps:
 	@scripts/ensure-packages $(PKGS_BUILD)

@@ -29,11 +29,19 @@ build = {
   type = "builtin",
   modules = {
     ["aurous.core"] = {
-      sources = { "src/clock.c", "src/core.c", "src/crypto.c", "src/json_decode.c", "src/json_encode.c", "src/json_validate.c", "src/response.c", "src/session.c", "src/transfer.c" },
+      sources = { "src/core.c", "src/clock.c", "src/crypto.c", "src/json_validate.c", "src/json_decode.c", "src/json_encode.c" },
       defines = { "_POSIX_C_SOURCE=200809L" },
-      libraries = { "curl", "cjson", "crypto" },
-      incdirs = { "$(CURL_INCDIR)", "$(CJSON_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)", "$(CJSON_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      libraries = { "cjson", "crypto" },
+      incdirs = { "$(CJSON_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(CJSON_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+    },
+    -- the HTTP half, loaded by aurous.core on first use (core.session / core.transfer)
+    ["aurous.core.http"] = {
+      sources = { "src/http_module.c", "src/session.c", "src/transfer.c", "src/response.c" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      libraries = { "curl" },
+      incdirs = { "$(CURL_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)" },
     },
     ["aurous.client"] = "lua/aurous/client.lua",
     ["aurous.download"] = "lua/aurous/download.lua",

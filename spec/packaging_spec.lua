@@ -49,11 +49,17 @@ describe("the rockspec", function()
     assert.equal("aurous", spec.package)
     assert.equal("builtin", spec.build.type)
     assert.is_table(modules["aurous.core"])
+    assert.is_table(modules["aurous.core.http"])
   end)
 
-  it("compiles every src/*.c into aurous.core", function()
+  it("compiles every src/*.c into aurous.core or aurous.core.http, once", function()
     local listed = {}
-    for _, s in ipairs(modules["aurous.core"].sources) do listed[s] = true end
+    for _, m in ipairs({ "aurous.core", "aurous.core.http" }) do
+      for _, s in ipairs(modules[m].sources) do
+        assert.is_nil(listed[s], s .. " is listed twice")
+        listed[s] = true
+      end
+    end
     local missing = {}
     for _, c in ipairs(lines_of("find src -maxdepth 1 -name '*.c'")) do
       c = c:gsub("^%./", "")
@@ -64,8 +70,10 @@ describe("the rockspec", function()
 
   it("lists only C sources that exist", function()
     local gone = {}
-    for _, s in ipairs(modules["aurous.core"].sources) do
-      if not exists(s) then gone[#gone + 1] = s end
+    for _, m in ipairs({ "aurous.core", "aurous.core.http" }) do
+      for _, s in ipairs(modules[m].sources) do
+        if not exists(s) then gone[#gone + 1] = s end
+      end
     end
     assert.are.same({}, gone)
   end)
@@ -98,7 +106,9 @@ describe("the rockspec", function()
     assert.equal("cjson/cJSON.h", ext.CJSON.header) -- the code includes <cjson/cJSON.h>
     assert.is_table(ext.OPENSSL)
     local libs = {}
-    for _, l in ipairs(modules["aurous.core"].libraries) do libs[l] = true end
+    for _, m in ipairs({ "aurous.core", "aurous.core.http" }) do
+      for _, l in ipairs(modules[m].libraries) do libs[l] = true end
+    end
     assert.is_true(libs.curl and libs.cjson and libs.crypto)
   end)
 end)

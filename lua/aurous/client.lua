@@ -24,8 +24,15 @@ local function lua_version()
   return _VERSION
 end
 
-local USER_AGENT = string.format("aurous-lua/%s (%s; libcurl %s)", client.VERSION, lua_version(), core.curl_version)
-client.USER_AGENT = USER_AGENT
+local user_agent -- built on first use: core.curl_version loads the HTTP half of the core
+
+--- The User-Agent sent with every request: `aurous-lua/<version> (<Lua>; libcurl <version>)`.
+function client.user_agent()
+  if not user_agent then
+    user_agent = string.format("aurous-lua/%s (%s; libcurl %s)", client.VERSION, lua_version(), core.curl_version)
+  end
+  return user_agent
+end
 
 -- Client options: name → { type, default }. Anything else is an error.
 local OPTIONS = {
@@ -244,7 +251,7 @@ function Client:_transfer_options(req, headers, attempt_timeout)
   local t = {
     method = req.method, url = req.url, headers = header_lines(headers),
     timeout = attempt_timeout, connect_timeout = self.connect_timeout,
-    user_agent = USER_AGENT, max_response_size = req.max_response_size or self.max_response_size,
+    user_agent = client.user_agent(), max_response_size = req.max_response_size or self.max_response_size,
     low_speed_limit = math.floor(self.low_speed_limit), low_speed_time = math.ceil(self.low_speed_time),
     max_header_size = self.max_header_size,
     insecure = self.insecure or nil, cainfo = self.cainfo,

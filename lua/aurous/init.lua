@@ -20,7 +20,7 @@ local webhooks = require("aurous.webhooks")
 
 local aurous = {
   VERSION = client.VERSION,
-  USER_AGENT = client.USER_AGENT,
+  user_agent = client.user_agent,
   null = json.null,
   json = json,
   webhooks = webhooks,
