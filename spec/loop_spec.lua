@@ -226,6 +226,20 @@ describe("tasks with requests", function()
     assert.truthy(other:result())
   end)
 
+  it("each() pages inside a task, on every interpreter (PUC 5.1 fetches those pages blocking)", function()
+    for i = 1, 5 do assert(client.images:create{ prompt = "item " .. i }) end
+    local t = aurous.spawn(function()
+      local n = 0
+      for g in client.images:each{ limit = 2 } do
+        assert.matches("^img_", g.id)
+        n = n + 1
+      end
+      return n
+    end)
+    assert.is_true(aurous.run())
+    assert.equal(5, (t:result()))
+  end)
+
   it("blocking calls still work outside tasks while tasks are pending", function()
     local t = aurous.spawn(function() return client.account:balance() end)
     local team = assert(client.account:team())

@@ -27,8 +27,11 @@ local function session(which)
   return s
 end
 
---- The task running now, or nil outside of tasks.
+local no_yield = 0       -- > 0 while loop.blocking runs: calls block even inside a task
+
+--- The task running now, or nil outside of tasks (or inside loop.blocking).
 local function current()
+  if no_yield > 0 then return nil end
   local co = coroutine.running()
   local t = co and task_of[co]
   if t and t == running then return t end
@@ -224,6 +227,16 @@ function loop.perform(transfer, handlers)
     return nil, { kind = "aborted", message = "aborted by a handler: " .. tostring(cause), cause = cause }
   end
   return transfer:result()
+end
+
+--- Runs `fn(...)` with every call blocking, even inside a task. For code that runs
+-- where a yield is impossible: a for-in iterator on PUC Lua 5.1 (a C-call boundary).
+function loop.blocking(fn, ...)
+  no_yield = no_yield + 1
+  local r = pack(pcall(fn, ...))
+  no_yield = no_yield - 1
+  if not r[1] then error(r[2], 0) end
+  return unpack(r, 2, r.n)
 end
 
 --- Sleeps `seconds`: yields inside a task, blocks outside.

@@ -5,6 +5,7 @@
 -- with `page:next()`; `each` walks every page.
 -- @module aurous.pager
 local json = require("aurous.json")
+local loop = require("aurous.loop")
 
 local pager = {}
 
@@ -65,6 +66,16 @@ function pager.page(body, meta, params, style, fetch)
   return page
 end
 
+-- PUC Lua 5.1 cannot yield from inside a for-in iterator (LuaJIT and 5.2+ can):
+-- there, a page fetched by the iterator blocks, even inside a task.
+local ITERATOR_CANNOT_YIELD = _VERSION == "Lua 5.1" and type(rawget(_G, "jit")) ~= "table"
+local function fetch(fn, arg)
+  if ITERATOR_CANNOT_YIELD then return loop.blocking(fn, arg) end
+  return fn(arg)
+end
+
+local function next_page(page) return page:next() end
+
 --- An iterator over every item of every page; raises the error object on failure.
 -- `first` is a function returning the first page or `nil, err`.
 function pager.each(first)
@@ -72,14 +83,14 @@ function pager.each(first)
   return function()
     if page == nil then
       local err
-      page, err = first()
+      page, err = fetch(first)
       if not page then error(err, 0) end
     end
     while true do
       index = index + 1
       local item = page.data[index]
       if item ~= nil then return item end
-      local nextp, err = page:next()
+      local nextp, err = fetch(next_page, page)
       if nextp == nil then
         if err then error(err, 0) end
         return nil
