@@ -25,7 +25,8 @@ HTTP     := $(BUILD)/aurous/core/http.so
 # Debian packages, by need
 PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libcjson-dev libssl-dev python3
 PKGS_TEST  := $(PKGS_BUILD) lua-busted valgrind clang lua5.3 liblua5.3-dev lua5.1 liblua5.1-0-dev \
-              luajit libluajit-5.1-dev luarocks lua-check cppcheck neovim lua-ldoc lua-markdown
+              luajit libluajit-5.1-dev luarocks lua-check cppcheck neovim lua-ldoc lua-markdown \
+              love xvfb xauth
 
 .PHONY: all build deps deps-test test demo valgrind asan docs lint rock clean bench
 

@@ -54,9 +54,27 @@ function love.load()
   for i = 1, 2 do start(PROMPTS[i]) end
 end
 
+-- AUROUS_LOVE_SELFTEST=1 (used by `make test`): quit once every job has ended,
+-- print what happened and the longest frame, exit 1 if a job failed.
+local selftest = os.getenv("AUROUS_LOVE_SELFTEST") == "1"
+local longest_step, frames = 0, 0
+
 function love.update(dt)
   spinner = spinner + dt
-  aurous.step()  -- advances every transfer and timer, never blocks
+  local t0 = love.timer.getTime()
+  local pending = aurous.step()  -- advances every transfer and timer, never blocks
+  local took = love.timer.getTime() - t0
+  if took > longest_step then longest_step = took end
+  frames = frames + 1
+  if selftest and pending == 0 and #jobs > 0 then
+    local failed = 0
+    for i, job in ipairs(jobs) do
+      print(string.format("job %d: %s %s %s", i, job.status, job.id or "-", job.error or (job.bytes or "")))
+      if job.status ~= "downloaded" then failed = failed + 1 end
+    end
+    print(string.format("frames %d, longest aurous.step() %.2f ms", frames, longest_step * 1000))
+    love.event.quit(failed == 0 and 0 or 1)
+  end
 end
 
 function love.keypressed(key)
