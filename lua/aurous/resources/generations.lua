@@ -84,11 +84,15 @@ local function wait(self, id_or_gen, opts)
   return waiter.wait(function(id, request) return self:get(id, nil, request) end, id_or_gen, opts, policy_for(self))
 end
 
-local function gen_id(gen_or_id)
+-- The id and destination of a download call, or nil, err.
+local function download_args(gen_or_id, opts)
   local id = type(gen_or_id) == "table" and gen_or_id.id or gen_or_id
   local ok, err = validate.id(id, "id")
   if not ok then return nil, err end
-  return id
+  if type(opts) ~= "table" then return nil, errors.argument("opts", "a table with path or sink is expected") end
+  local dest, derr = download.destination(opts)
+  if not dest then return nil, derr end
+  return id, dest
 end
 
 --- Images: create, estimate, get, list, each, cancel, wait, download.
@@ -105,11 +109,8 @@ generations.images = {
     wait = wait,
     --- Downloads output `index` (1-based) to `path` or `sink`.
     download = function(self, gen_or_id, opts)
-      local id, err = gen_id(gen_or_id)
-      if not id then return nil, err end
-      if type(opts) ~= "table" then return nil, errors.argument("opts", "a table with path or sink is expected") end
-      local dest, derr = download.destination(opts)
-      if not dest then return nil, derr end
+      local id, dest = download_args(gen_or_id, opts)
+      if not id then return nil, dest end
       local index = opts.index == nil and 1 or opts.index
       if type(index) ~= "number" or index < 1 or index ~= math.floor(index) then
         return nil, errors.argument("opts.index", "a whole number from 1 is expected (outputs are numbered from 1)")
@@ -134,12 +135,9 @@ generations.videos = {
   methods = {
     wait = wait,
     download = function(self, gen_or_id, opts)
-      local id, err = gen_id(gen_or_id)
-      if not id then return nil, err end
-      if type(opts) ~= "table" then return nil, errors.argument("opts", "a table with path or sink is expected") end
+      local id, dest = download_args(gen_or_id, opts)
+      if not id then return nil, dest end
       if opts.index ~= nil and opts.index ~= 1 then return nil, errors.argument("opts.index", "a video has one output") end
-      local dest, derr = download.destination(opts)
-      if not dest then return nil, derr end
       return download.fetch(self._client, "/v1/videos/" .. util.escape(id) .. "/output", dest, opts)
     end,
   },
