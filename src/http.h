@@ -75,6 +75,7 @@ struct aur_transfer {
   aur_transfer *prev, *next;
   int ref;                    /* registry reference to the userdata */
   int set;                    /* AUR_SET_* bits: options the transfer set itself */
+  int performed_alone;        /* ran curl_easy_perform (t:perform()): not pooled */
   /* collected by the callbacks */
   aur_buf body;               /* memory body, or the stream queue */
   curl_off_t received;        /* body bytes of the response */

@@ -189,9 +189,12 @@ static CURL *easy_take(lua_State *L) {
   return curl_easy_init();
 }
 
-static void easy_give_back(lua_State *L, CURL *easy) {
+/* A handle that ran curl_easy_perform keeps an internal multi handle that
+ * curl_easy_reset does not drop, and libcurl 7.88 leaks part of it when such a
+ * handle later joins another multi: those are cleaned up, never pooled. */
+static void easy_give_back(lua_State *L, CURL *easy, int performed_alone) {
   easy_pool *pool = get_pool(L);
-  if (pool != NULL && !pool->closed && pool->count < EASY_POOL_SIZE) {
+  if (!performed_alone && pool != NULL && !pool->closed && pool->count < EASY_POOL_SIZE) {
     curl_easy_reset(easy);
     pool->handles[pool->count++] = easy;
   } else {
@@ -210,7 +213,7 @@ static void transfer_free(lua_State *L, aur_transfer *t) {
     fclose(t->out);
     t->out = NULL;
   }
-  if (t->easy != NULL) easy_give_back(L, t->easy);
+  if (t->easy != NULL) easy_give_back(L, t->easy, t->performed_alone);
   t->easy = NULL;
   if (t->mime != NULL) curl_mime_free(t->mime);
   t->mime = NULL;
@@ -672,6 +675,7 @@ static int transfer_perform(lua_State *L) {
   CURLcode rc;
   if (t->state != AUR_NEW) return luaL_error(L, "transfer already started");
   aur_transfer_begin(t);
+  t->performed_alone = 1;
   rc = curl_easy_perform(t->easy);
   aur_transfer_end(t, rc);
   return push_result(L, t);
