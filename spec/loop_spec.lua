@@ -176,6 +176,19 @@ describe("tasks with requests", function()
     assert.equal(0, aurous.step())
   end)
 
+  it("one step() starts at most loop.STEP_NEW_TRANSFERS transfers", function()
+    local loop = require("aurous.loop")
+    m:fault{ path = "^/v1/team$", action = "slow_headers", delay = 0.3, times = 12 }
+    local tasks = {}
+    for i = 1, 12 do tasks[i] = aurous.spawn(function() return client.account:team() end) end
+    aurous.step()
+    local started = 0
+    for _, t in ipairs(tasks) do if t.state == "transfer" then started = started + 1 end end
+    assert.is_true(started >= 1 and started <= loop.STEP_NEW_TRANSFERS, started .. " started in one step")
+    assert.is_true(aurous.run())
+    for _, t in ipairs(tasks) do assert.is_string((t:result()).id) end
+  end)
+
   it("runs many generations concurrently on one thread", function()
     local n = 20
     local t0 = core.now()

@@ -99,11 +99,14 @@ end
 -- for the next pass, so a task that keeps yielding cannot starve the transfers).
 -- With a `deadline` (core.now() seconds) it stops once that has passed, leaving
 -- the rest queued in order: a host's step() stays short however many are ready.
-local function run_ready(deadline)
+local added = 0 -- transfers added to the session since the pass began
+
+local function run_ready(deadline, at_least_one)
   local batch = ready
   ready = {}
   for i = 1, #batch do
-    if deadline and i > 1 and core.now() > deadline then
+    if deadline and (i > 1 or not at_least_one)
+      and (added >= loop.STEP_NEW_TRANSFERS or core.now() > deadline) then
       local rest = {}
       for j = i, #batch do rest[#rest + 1] = batch[j] end
       for _, item in ipairs(ready) do rest[#rest + 1] = item end
@@ -199,8 +202,9 @@ function loop.perform(transfer, handlers)
   local last = {}
   local ok, cause = true, nil
   if task then
-    local added, aerr = session("tasks"):add(transfer)
-    if not added then return nil, { kind = "transfer", message = aerr } end
+    local ok_add, aerr = session("tasks"):add(transfer)
+    if not ok_add then return nil, { kind = "transfer", message = aerr } end
+    added = added + 1
     waiting[transfer] = task
     task.transfer = transfer
     task.handlers = handlers
@@ -256,7 +260,8 @@ end
 -- One pass: run ready tasks, advance transfers (waiting up to wait_ms), wake
 -- timers, run the tasks that woke. `deadline` bounds the time spent resuming.
 local function pass(wait_ms, deadline)
-  run_ready(deadline)
+  added = 0
+  run_ready(deadline, true)
   if #ready > 0 then wait_ms = 0 end
   local now = core.now()
   for i = 1, #sleepers do
@@ -299,9 +304,11 @@ local function check_outside(name)
   if current() then error("aurous." .. name .. "() cannot be called from inside a task", 3) end
 end
 
---- Time one step() may spend resuming tasks, in seconds (at least one task
--- runs per step; the others wait for the next call).
-loop.STEP_BUDGET = 0.001
+--- Time one step() may spend resuming tasks, in seconds, and how many new
+-- transfers it may start (each costs a connection set-up in the same step): at
+-- least one task runs per step; the others wait for the next call.
+loop.STEP_BUDGET = 0.0005
+loop.STEP_NEW_TRANSFERS = 4
 
 --- Advances the tasks without blocking; returns the number still pending.
 function loop.step()
