@@ -6,8 +6,9 @@
 -- Waits: 0.5 s doubling, with jitter, capped at 8 s; a `Retry-After` is a minimum,
 -- and one longer than `MAX_RETRY_AFTER` is not waited for (the error is returned).
 --
--- The fields below are the defaults; tests may change them (or pass a client's
--- `retry` option, see client.lua), e.g. `retry.sleep` to avoid real waiting.
+-- The fields below are the defaults; a client's `retry` option (base_delay,
+-- max_delay, max_retry_after, random; see client.lua) overrides them per client,
+-- which is how the specs keep their waits short.
 -- @module aurous.retry
 local retry = {}
 
