@@ -48,6 +48,7 @@ function Task.__tostring(t)
 end
 
 local function push(task, event, a)
+  task.queued = (task.queued or 0) + 1
   ready[#ready + 1] = { task, event, a }
 end
 
@@ -95,12 +96,13 @@ local function resume(task, event, a)
   end
 end
 
--- Resumes the tasks that were ready when called (those made ready meanwhile wait
--- for the next pass, so a task that keeps yielding cannot starve the transfers).
--- With a `deadline` (core.now() seconds) it stops once that has passed, leaving
--- the rest queued in order: a host's step() stays short however many are ready.
 local added = 0 -- transfers added to the session since the pass began
 
+-- Resumes the tasks that were ready when called (those made ready meanwhile wait
+-- for the next pass, so a task that keeps yielding cannot starve the transfers).
+-- With a `deadline` (core.now() seconds) it stops once that has passed, or once
+-- STEP_NEW_TRANSFERS transfers were started, leaving the rest queued in order: a
+-- host's step() stays short however many are ready.
 local function run_ready(deadline, at_least_one)
   local batch = ready
   ready = {}
@@ -114,6 +116,7 @@ local function run_ready(deadline, at_least_one)
       return
     end
     local item = batch[i]
+    item[1].queued = item[1].queued - 1
     resume(item[1], item[2], item[3])
   end
 end
@@ -281,7 +284,8 @@ local function pass(wait_ms, deadline)
       end
     end
     for t, task in pairs(waiting) do
-      if not done[t] and task.handlers then push(task, "tick") end
+      -- one pending tick is enough: a step that runs out of budget must not let them pile up
+      if not done[t] and task.handlers and task.queued == 0 then push(task, "tick") end
     end
   elseif wait_ms > 0 then
     core.sleep(wait_ms / 1000)
