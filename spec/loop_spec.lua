@@ -189,6 +189,30 @@ describe("tasks with requests", function()
     for _, t in ipairs(tasks) do assert.is_string((t:result()).id) end
   end)
 
+  it("progress ticks do not pile up when step() keeps running out of budget", function()
+    local loop = require("aurous.loop")
+    local n = 12
+    local gens = {}
+    for i = 1, n do gens[i] = assert(client.images:create{ prompt = "tick " .. i }) end
+    for i = 1, n do gens[i] = assert(client.images:wait(gens[i], { interval = 0.05 })) end
+    local budget = loop.STEP_BUDGET
+    loop.STEP_BUDGET = 0 -- one resume per step: the worst case for a backlog
+    local most = 0
+    for i = 1, n do
+      aurous.spawn(function()
+        return client.images:download(gens[i], { sink = function() end, on_progress = function() end })
+      end)
+    end
+    local ok, err = pcall(function()
+      while aurous.step() > 0 do
+        if loop.queued() > most then most = loop.queued() end
+      end
+    end)
+    loop.STEP_BUDGET = budget
+    assert(ok, err)
+    assert.is_true(most <= 2 * n, "queue reached " .. most)
+  end)
+
   it("runs many generations concurrently on one thread", function()
     local n = 20
     local t0 = core.now()

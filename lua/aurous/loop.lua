@@ -391,4 +391,10 @@ function loop.pending()
   return live
 end
 
+--- The number of resumes queued for the next pass (a diagnostic: it stays below
+-- twice the number of tasks however often step() runs out of budget).
+function loop.queued()
+  return #ready
+end
+
 return loop
