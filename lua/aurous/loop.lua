@@ -221,8 +221,8 @@ function loop.perform(transfer, handlers)
     task.handlers = nil
   else
     local s = session("blocking")
-    local added, aerr = s:add(transfer)
-    if not added then return nil, { kind = "transfer", message = aerr } end
+    local ok_add, aerr = s:add(transfer)
+    if not ok_add then return nil, { kind = "transfer", message = aerr } end
     while ok and transfer:state() == "running" do
       s:step(handlers and 50 or 1000)
       ok, cause = deliver(transfer, handlers, last)
