@@ -1,5 +1,6 @@
 -- bin/aurous, the command line, run as a child process against the mock:
 -- outputs, --json documents, exit codes (0 ok, 1 API/transport, 2 usage).
+local api = require("helpers.api")
 local mock = require("helpers.mock")
 
 local LUA = os.getenv("AUROUS_TEST_LUA") or "lua5.4"
@@ -17,23 +18,8 @@ local function shq(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
--- A fresh path for a download (os.tmpname creates its file: removed here).
-local function temp_png()
-  local base = os.tmpname()
-  os.remove(base)
-  return base .. ".png"
-end
-
 local function file_size(path)
-  local s = read_file(path)
+  local s = api.read(path)
   return s and #s or nil
 end
 
@@ -72,7 +58,7 @@ describe("bin/aurous", function()
     local p = io.popen(cmd)
     local all = p:read("*a")
     p:close()
-    local err = read_file(errfile) or ""
+    local err = api.read(errfile) or ""
     os.remove(errfile)
     local out, code = all:match("^(.-)__exit=(%d+)%s*$")
     return { code = tonumber(code), out = out or all, err = err }
@@ -174,7 +160,7 @@ describe("bin/aurous", function()
     end)
 
     it("images create --wait --out waits, downloads and keeps stdout pure JSON", function()
-      local path = temp_png()
+      local path = api.tmpname(".png")
       local r = run{ "--json", "images", "create", "a red fox", "--wait", "--out", path }
       assert.equal(0, r.code, r.err)
       local g = decode(r.out)
@@ -186,7 +172,7 @@ describe("bin/aurous", function()
     end)
 
     it("images create --wait in human form shows the result", function()
-      local path = temp_png()
+      local path = api.tmpname(".png")
       local r = run{ "images", "create", "a red fox", "--out", path }
       assert.equal(0, r.code, r.err)
       assert.matches("succeeded", r.out, 1, true)

@@ -23,168 +23,21 @@ local CONFIG_KEYS = { "latency", "character_latency", "character_review", "poll_
   "media_size", "balance" }
 
 ---------------------------------------------------------------------- JSON
--- core.json_encode / core.json_decode when the core has them; a small
--- fallback otherwise (the mock's own JSON is simple and well-formed).
-local null = core.null or setmetatable({}, { __tostring = function() return "null" end })
-M.null = null
-
-local function fallback_encode(v)
-  local t = type(v)
-  if v == nil or v == null then return "null" end
-  if t == "boolean" then return v and "true" or "false" end
-  if t == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then error("mock: cannot encode " .. tostring(v)) end
-    if v == math.floor(v) and math.abs(v) < 1e15 then return string.format("%d", v) end
-    return string.format("%.17g", v)
-  end
-  if t == "string" then
-    return '"' .. v:gsub('[%c"\\]', function(c)
-      local map = { ['"'] = '\\"', ["\\"] = "\\\\", ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
-      return map[c] or string.format("\\u%04x", c:byte())
-    end) .. '"'
-  end
-  if t == "table" then
-    local n = #v
-    local count = 0
-    for _ in pairs(v) do count = count + 1 end
-    local out = {}
-    if count == 0 then
-      local mt = getmetatable(v)
-      if mt and mt == core.json_array_mt then return "[]" end
-      return "{}"
-    end
-    if n == count then
-      for i = 1, n do out[i] = fallback_encode(v[i]) end
-      return "[" .. table.concat(out, ",") .. "]"
-    end
-    for k, val in pairs(v) do
-      if type(k) ~= "string" then error("mock: cannot encode a mixed table") end
-      out[#out + 1] = fallback_encode(k) .. ":" .. fallback_encode(val)
-    end
-    return "{" .. table.concat(out, ",") .. "}"
-  end
-  error("mock: cannot encode a " .. t)
-end
-
-local function utf8_char(cp)
-  if cp < 0x80 then return string.char(cp) end
-  if cp < 0x800 then return string.char(0xC0 + math.floor(cp / 64), 0x80 + cp % 64) end
-  if cp < 0x10000 then
-    return string.char(0xE0 + math.floor(cp / 4096), 0x80 + math.floor(cp / 64) % 64, 0x80 + cp % 64)
-  end
-  return string.char(0xF0 + math.floor(cp / 262144), 0x80 + math.floor(cp / 4096) % 64,
-    0x80 + math.floor(cp / 64) % 64, 0x80 + cp % 64)
-end
-
-local function fallback_decode(s)
-  local pos = 1
-  local value
-  local function ws() pos = s:find("[^ \t\r\n]", pos) or (#s + 1) end
-  local function fail(msg) error("mock: bad JSON at byte " .. pos .. ": " .. msg, 0) end
-  local function str()
-    pos = pos + 1
-    local buf = {}
-    while true do
-      local c = s:sub(pos, pos)
-      if c == "" then fail("unterminated string") end
-      if c == '"' then pos = pos + 1; break end
-      if c == "\\" then
-        local e = s:sub(pos + 1, pos + 1)
-        local simple = { b = "\b", f = "\f", n = "\n", r = "\r", t = "\t", ['"'] = '"', ["\\"] = "\\", ["/"] = "/" }
-        if simple[e] then
-          buf[#buf + 1] = simple[e]; pos = pos + 2
-        elseif e == "u" then
-          local cp = tonumber(s:sub(pos + 2, pos + 5), 16) or fail("bad \\u escape")
-          pos = pos + 6
-          if cp >= 0xD800 and cp <= 0xDBFF and s:sub(pos, pos + 1) == "\\u" then
-            local lo = tonumber(s:sub(pos + 2, pos + 5), 16)
-            if lo and lo >= 0xDC00 and lo <= 0xDFFF then
-              cp = 0x10000 + (cp - 0xD800) * 1024 + (lo - 0xDC00)
-              pos = pos + 6
-            end
-          end
-          buf[#buf + 1] = utf8_char(cp)
-        else
-          fail("bad escape")
-        end
-      else
-        local j = s:find('["\\]', pos) or (#s + 1)
-        buf[#buf + 1] = s:sub(pos, j - 1)
-        pos = j
-      end
-    end
-    return table.concat(buf)
-  end
-  value = function()
-    ws()
-    local c = s:sub(pos, pos)
-    if c == "{" then
-      local obj = {}
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "}" then pos = pos + 1; return obj end
-      while true do
-        ws()
-        if s:sub(pos, pos) ~= '"' then fail("object key expected") end
-        local k = str()
-        ws()
-        if s:sub(pos, pos) ~= ":" then fail("':' expected") end
-        pos = pos + 1
-        obj[k] = value()
-        ws()
-        local d = s:sub(pos, pos)
-        pos = pos + 1
-        if d == "}" then return obj end
-        if d ~= "," then fail("',' or '}' expected") end
-      end
-    elseif c == "[" then
-      local arr = {}
-      pos = pos + 1; ws()
-      if s:sub(pos, pos) == "]" then pos = pos + 1; return arr end
-      while true do
-        arr[#arr + 1] = value()
-        ws()
-        local d = s:sub(pos, pos)
-        pos = pos + 1
-        if d == "]" then return arr end
-        if d ~= "," then fail("',' or ']' expected") end
-      end
-    elseif c == '"' then
-      return str()
-    elseif s:sub(pos, pos + 3) == "true" then pos = pos + 4; return true
-    elseif s:sub(pos, pos + 4) == "false" then pos = pos + 5; return false
-    elseif s:sub(pos, pos + 3) == "null" then pos = pos + 4; return null
-    else
-      local numstr = s:match("^-?%d+%.?%d*[eE]?[-+]?%d*", pos)
-      if not numstr or numstr == "" then fail("unexpected character") end
-      pos = pos + #numstr
-      return tonumber(numstr) or fail("bad number")
-    end
-  end
-  local ok, v = pcall(value)
-  if not ok then return nil, v end
-  return v
-end
+-- The control routes speak JSON through the core's codec.
+M.null = core.null
 
 local function encode(v)
-  if core.json_encode then
-    local s, err = core.json_encode(v)
-    if not s then error("mock: json_encode: " .. tostring(err)) end
-    return s
-  end
-  return fallback_encode(v)
+  local s, err = core.json_encode(v)
+  if not s then error("mock: json_encode: " .. tostring(err)) end
+  return s
 end
 
-local function decode(s)
-  if core.json_decode then return core.json_decode(s) end
-  return fallback_decode(s)
-end
+local decode = core.json_decode
 
 M.json_encode, M.json_decode = encode, decode
 
 ---------------------------------------------------------------- utilities
-local function sleep(s)
-  if core.sleep then core.sleep(s) else os.execute("sleep " .. tostring(s)) end
-end
+local sleep = core.sleep
 
 local function shq(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
