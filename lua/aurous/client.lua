@@ -280,11 +280,7 @@ local function interpret(req, resp, terr)
     end
     return value
   end
-  local envelope
-  if ctype:find("json", 1, true) or resp.body:sub(1, 1) == "{" then
-    local decoded = json.decode(resp.body)
-    if type(decoded) == "table" and type(decoded.error) == "table" then envelope = decoded.error end
-  end
+  local envelope = errors.envelope_of(resp.body, ctype)
   local hint = (not envelope) and (ctype ~= "" and ("content-type " .. ctype) or "empty body") or nil
   return nil, errors.from_response(status, envelope, resp.headers, hint)
 end
@@ -293,12 +289,7 @@ end
 local function raw_status_error(resp)
   local status = resp.status
   if status == 408 or status == 429 or (status >= 500 and status <= 599) then
-    local envelope
-    if resp.body and resp.body:sub(1, 1) == "{" then
-      local decoded = json.decode(resp.body)
-      if type(decoded) == "table" and type(decoded.error) == "table" then envelope = decoded.error end
-    end
-    return errors.from_response(status, envelope, resp.headers)
+    return errors.from_response(status, errors.envelope_of(resp.body, resp.headers["content-type"]), resp.headers)
   end
   return nil
 end

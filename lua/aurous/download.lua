@@ -3,7 +3,6 @@
 -- the API key. Bodies stream to a file or to a sink, never into memory.
 -- @module aurous.download
 local errors = require("aurous.errors")
-local json = require("aurous.json")
 
 local download = {}
 
@@ -21,9 +20,7 @@ end
 
 -- The error of a non-2xx download response whose body is `body`.
 local function response_error(resp, body)
-  local envelope
-  local decoded = body ~= "" and json.decode(body)
-  if type(decoded) == "table" and type(decoded.error) == "table" then envelope = decoded.error end
+  local envelope = errors.envelope_of(body, resp.headers["content-type"])
   local err = errors.from_response(resp.status, envelope, resp.headers,
     (not envelope) and ("content-type " .. tostring(resp.headers["content-type"])) or nil)
   if resp.status == 410 then

@@ -2,6 +2,8 @@
 -- Fields: `type`, `code`, `status`, `message`, `param`, `request_id`, `doc_url`,
 -- `retryable`, `retry_after`, `idempotency_key`; it prints as one line.
 -- @module aurous.errors
+local json = require("aurous.json")
+
 local errors = {}
 
 local Error = {}
@@ -58,6 +60,17 @@ local function type_for_status(status)
   return "invalid_request"
 end
 errors.type_for_status = type_for_status
+
+--- The `error` table of an API error body, or nil (empty, not JSON, no envelope).
+-- `content_type` (optional): a JSON type makes the body worth decoding even when
+-- it does not start with `{`.
+function errors.envelope_of(body, content_type)
+  if type(body) ~= "string" or body == "" then return nil end
+  if body:sub(1, 1) ~= "{" and not (content_type or ""):find("json", 1, true) then return nil end
+  local decoded = json.decode(body)
+  if type(decoded) == "table" and type(decoded.error) == "table" then return decoded.error end
+  return nil
+end
 
 --- An error from an HTTP response that is not 2xx.
 -- `envelope` is the decoded body's `error` table when there was one.
