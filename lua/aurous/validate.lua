@@ -85,6 +85,9 @@ local function check_value(spec, v)
   return nil
 end
 
+-- schema → its field names in order (schemas are fixed tables: sorted once)
+local sorted_names = setmetatable({}, { __mode = "k" })
+
 --- Checks `params` against `schema` (`{ fields = {name = spec}, rules = {fn…} }`).
 -- Each rule is `fn(params)` returning nil or `param, message`.
 -- @return true, or `nil, err` (type `invalid_argument`, `param` the field)
@@ -94,9 +97,13 @@ function validate.check(schema, params, what)
   end
   params = params or {}
   if not schema then return true end
-  local names = {}
-  for name in pairs(schema.fields or {}) do names[#names + 1] = name end
-  table.sort(names)
+  local names = sorted_names[schema]
+  if not names then
+    names = {}
+    for name in pairs(schema.fields or {}) do names[#names + 1] = name end
+    table.sort(names)
+    sorted_names[schema] = names
+  end
   for _, name in ipairs(names) do
     local spec = schema.fields[name]
     local v = params[name]
