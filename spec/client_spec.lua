@@ -41,6 +41,25 @@ describe("what the pipeline sends", function()
     assert.equal("abc", r.headers["x-trace"])
   end)
 
+  it("keeps per-call headers, versions and bodies out of the client's later requests", function()
+    local c2 = aurous.new{ api_key = m.api_key, base_url = m.url, headers = { ["X-Team-Tag"] = "t1" } }
+    assert.truthy(c2.account:balance())                 -- the plain request, whose headers are reused
+    assert.truthy(c2.account:balance(nil, { headers = { ["X-Trace"] = "abc" }, version = "2026-06-03" }))
+    assert.truthy(c2.images:create{ prompt = "a red fox", size = "2k_1_1" })
+    assert.truthy(c2.account:balance())
+    local reqs = m:requests()
+    assert.equal(4, #reqs)
+    for i, r in ipairs(reqs) do
+      assert.equal(m.api_key, r.headers["x-api-key"])
+      assert.equal("t1", r.headers["x-team-tag"])
+      assert.equal(i == 2 and "abc" or nil, r.headers["x-trace"])
+      assert.equal(i == 2 and "2026-06-03" or "2026-05-15", r.headers["aurous-version"])
+      assert.equal(i == 3 and "application/json" or nil, r.headers["content-type"])
+    end
+    assert.truthy(reqs[3].headers["idempotency-key"])
+    assert.is_nil(reqs[4].headers["idempotency-key"])
+  end)
+
   it("builds query strings: escaping, booleans, arrays", function()
     client.account:usage{ start_time = "2026-05-01T00:00:00Z", group_by = { "status", "type" }, limit = 5 }
     local r = m:last_request()

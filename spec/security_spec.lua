@@ -290,11 +290,11 @@ end)
 describe("TLS", function()
   it("is verified unless insecure = true", function()
     local c = aurous.new{ api_key = KEY, base_url = m.url }
-    local opts = c:_transfer_options({ method = "GET", url = "https://x" }, {}, 1)
+    local opts = c:_transfer_options("GET", "https://x", nil, {}, {})
     assert.is_nil(opts.insecure)
     local lines = {}
     local c2 = aurous.new{ api_key = KEY, base_url = m.url, insecure = true, log = function(l) lines[#lines + 1] = l end }
-    assert.is_true(c2:_transfer_options({ method = "GET", url = "https://x" }, {}, 1).insecure)
+    assert.is_true(c2:_transfer_options("GET", "https://x", nil, {}, {}).insecure)
     assert.truthy(table.concat(lines):find("WARNING: TLS certificate verification is disabled", 1, true))
     assert.has_error(function() aurous.new{ api_key = KEY, insecure = "yes" } end)
   end)

@@ -29,6 +29,8 @@ typedef struct aur_json_scan {
   size_t *nul_offsets;      /* where each of those strings starts (its opening quote) */
   size_t *long_numbers;     /* (offset, length) pairs of AUR_NUM_LONG literals */
   size_t nlong, long_cap;
+  size_t nvalues;           /* values of every kind, containers included */
+  size_t string_bytes;      /* source bytes of every string, keys included, quotes included */
   size_t error_pos;         /* byte offset of the first error */
   const char *error;        /* NULL when the text is valid */
 } aur_json_scan;
@@ -39,6 +41,8 @@ typedef struct aur_json_scan {
 void aur_json_validate_init(void);
 int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *scan);
 void aur_json_scan_free(aur_json_scan *scan);
+/* Forgets the previous scan's results but keeps its buffers for the next one. */
+void aur_json_scan_reset(aur_json_scan *scan);
 
 /* Decodes the JSON string literal starting at s[at] (its opening quote) into b,
  * which must hold at least `len - at` bytes; returns the decoded length.

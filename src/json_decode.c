@@ -13,10 +13,16 @@
 /* ---- an arena for cJSON's nodes and strings ----
  * cJSON mallocs every node and every string; during our own parse its hooks
  * hand out memory from an arena instead, freed at once after the conversion.
+ * The scan has counted the values and string bytes, so one chunk of the right
+ * size is reserved up front; a chunk of up to ARENA_SPARE_MAX bytes is kept for
+ * the next decode (an API response page needs well under that).
  * The hooks are process-wide (cJSON_InitHooks), so they stay plain malloc/free
  * for every other cJSON user: only a parse that this thread runs from
  * json_decode has an active arena, and free() ignores pointers inside it. */
 typedef union aligned { long double ld; void *p; long long ll; double d; } aligned; /* C99 max_align_t */
+
+#define ARENA_FIRST_CHUNK 65536
+#define ARENA_SPARE_MAX (1024 * 1024)
 
 typedef struct arena_chunk {
   struct arena_chunk *next;
@@ -25,23 +31,55 @@ typedef struct arena_chunk {
 } arena_chunk;
 
 typedef struct arena {
-  arena_chunk *head;
+  arena_chunk *head;   /* the chunks in use, newest first */
+  arena_chunk *spare;  /* kept from the previous decode, empty */
 } arena;
 
 static __thread arena *active_arena;
 
+static size_t arena_round(size_t n) {
+  return (n + sizeof(aligned) - 1) / sizeof(aligned) * sizeof(aligned);
+}
+
+/* A chunk holding at least n bytes: the spare one when it is big enough. */
+static arena_chunk *arena_chunk_new(arena *a, size_t n) {
+  arena_chunk *c = a->spare;
+  if (c != NULL && c->size >= n) {
+    a->spare = NULL;
+  } else {
+    c = malloc(offsetof(arena_chunk, data) + n);
+    if (c == NULL) return NULL;
+    c->size = n;
+  }
+  c->used = 0;
+  c->next = a->head;
+  a->head = c;
+  return c;
+}
+
+/* Makes the next chunk hold at least n bytes (before the parse). */
+static int arena_reserve(arena *a, size_t n) {
+  n = arena_round(n);
+  if (n < ARENA_FIRST_CHUNK) n = ARENA_FIRST_CHUNK;
+  return arena_chunk_new(a, n) != NULL;
+}
+
+/* What cJSON will allocate for a scanned text: a node per value and a buffer
+ * per string (at most its source length), each rounded up (a key and a string
+ * value per member at worst); 0 (grow as needed) if that does not fit size_t. */
+static size_t arena_estimate(const aur_json_scan *scan) {
+  size_t per_value = arena_round(sizeof(cJSON)) + 2 * sizeof(aligned);
+  if (scan->nvalues > (((size_t)-1) - scan->string_bytes) / per_value) return 0;
+  return scan->nvalues * per_value + scan->string_bytes;
+}
+
 static void *arena_alloc(arena *a, size_t n) {
   arena_chunk *c = a->head;
-  n = (n + sizeof(aligned) - 1) / sizeof(aligned) * sizeof(aligned);
+  n = arena_round(n);
   if (c == NULL || c->size - c->used < n) {
-    size_t size = c != NULL ? c->size * 2 : 65536;
-    if (size < n) size = n;
-    c = malloc(offsetof(arena_chunk, data) + size);
+    size_t size = c != NULL ? c->size * 2 : ARENA_FIRST_CHUNK;
+    c = arena_chunk_new(a, size < n ? n : size);
     if (c == NULL) return NULL;
-    c->next = a->head;
-    c->size = size;
-    c->used = 0;
-    a->head = c;
   }
   c->used += n;
   return (char *)c->data + c->used - n;
@@ -56,11 +94,22 @@ static int arena_owns(const arena *a, const void *p) {
   return 0;
 }
 
-static void arena_free(arena *a) {
+/* Frees the chunks in use but keeps the largest one that is small enough as
+ * the spare (keep_spare), or frees everything. */
+static void arena_clear(arena *a, int keep_spare) {
   while (a->head != NULL) {
-    arena_chunk *next = a->head->next;
-    free(a->head);
-    a->head = next;
+    arena_chunk *c = a->head;
+    a->head = c->next;
+    if (keep_spare && c->size <= ARENA_SPARE_MAX && (a->spare == NULL || c->size > a->spare->size)) {
+      free(a->spare);
+      a->spare = c;
+    } else {
+      free(c);
+    }
+  }
+  if (!keep_spare) {
+    free(a->spare);
+    a->spare = NULL;
   }
 }
 
@@ -73,8 +122,9 @@ static void hook_free(void *p) {
   free(p);
 }
 
-/* Everything malloc'd during one decode, owned by a userdata so that a Lua
- * error (out of memory) while building tables leaks nothing. */
+/* Everything malloc'd during a decode, owned by one userdata per Lua state
+ * (kept in the registry), so that a Lua error (out of memory) while building
+ * tables leaks nothing and the next decode reuses the buffers. */
 typedef struct decode_state {
   cJSON *tree;      /* lives in `nodes`: never cJSON_Delete'd */
   arena nodes;
@@ -83,10 +133,18 @@ typedef struct decode_state {
   char *patched;    /* cJSON's copy of the text when long numbers were blanked */
 } decode_state;
 
-static void state_free(decode_state *st) {
+/* Scan buffers past this many entries are not kept between decodes. */
+#define SCAN_KEEP_MAX 65536
+
+/* Ends a decode: frees what it needed (keeping small buffers for the next). */
+static void state_clear(decode_state *st) {
   st->tree = NULL;
-  arena_free(&st->nodes);
-  aur_json_scan_free(&st->scan);
+  arena_clear(&st->nodes, 1);
+  if (st->scan.numbers_cap > SCAN_KEEP_MAX || st->scan.nul_cap > SCAN_KEEP_MAX ||
+      st->scan.long_cap > SCAN_KEEP_MAX)
+    aur_json_scan_free(&st->scan);
+  else
+    aur_json_scan_reset(&st->scan);
   free(st->tmp);
   st->tmp = NULL;
   free(st->patched);
@@ -94,8 +152,29 @@ static void state_free(decode_state *st) {
 }
 
 static int state_gc(lua_State *L) {
-  state_free((decode_state *)luaL_checkudata(L, 1, DECODE_STATE));
+  decode_state *st = (decode_state *)luaL_checkudata(L, 1, DECODE_STATE);
+  state_clear(st);
+  arena_clear(&st->nodes, 0);
+  aur_json_scan_free(&st->scan);
   return 0;
+}
+
+/* This Lua state's decode state, made on first use. */
+static decode_state *state_get(lua_State *L) {
+  decode_state *st;
+  lua_getfield(L, LUA_REGISTRYINDEX, DECODE_STATE);
+  st = (decode_state *)lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  if (st != NULL) {
+    state_clear(st); /* a decode that raised an error left its buffers */
+    return st;
+  }
+  st = (decode_state *)lua_newuserdata(L, sizeof *st);
+  memset(st, 0, sizeof *st);
+  luaL_getmetatable(L, DECODE_STATE);
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, DECODE_STATE);
+  return st;
 }
 
 typedef struct converter {
@@ -123,7 +202,10 @@ static void push_string(converter *c, const char *value) {
     lua_pushlstring(L, c->st->tmp, n);
     return;
   }
-  lua_pushstring(L, value != NULL ? value : "");
+  /* pushlstring: lua_pushstring would also probe 5.4's string cache with a
+   * strcmp, which never hits for arena strings */
+  if (value == NULL) lua_pushliteral(L, "");
+  else lua_pushlstring(L, value, strlen(value));
 }
 
 static void push_value(converter *c, const cJSON *item) {
@@ -192,14 +274,11 @@ static int json_decode(lua_State *L) {
   const char *end = NULL;
   luaL_argcheck(L, max_depth >= 1 && max_depth <= AUR_JSON_DEFAULT_DEPTH, 2,
                 "nesting limit must be between 1 and 1000");
-  st = (decode_state *)lua_newuserdata(L, sizeof *st);
-  memset(st, 0, sizeof *st);
-  luaL_getmetatable(L, DECODE_STATE);
-  lua_setmetatable(L, -2);
+  st = state_get(L);
   if (!aur_json_validate(text, len, (int)max_depth, &st->scan)) {
     size_t at = st->scan.error_pos;
     const char *why = st->scan.error;
-    state_free(st);
+    state_clear(st);
     lua_pushnil(L);
     if (strcmp(why, "unexpected character") == 0 && at < len && text[at] > 0x20 && text[at] < 0x7F)
       lua_pushfstring(L, "invalid JSON at byte %d: unexpected character '%c'", (int)(at + 1), text[at]);
@@ -212,7 +291,7 @@ static int json_decode(lua_State *L) {
     size_t i;
     st->patched = malloc(len + 1);
     if (st->patched == NULL) {
-      state_free(st);
+      state_clear(st);
       return luaL_error(L, "out of memory");
     }
     memcpy(st->patched, text, len + 1);
@@ -222,12 +301,16 @@ static int json_decode(lua_State *L) {
       memset(st->patched + at + 1, ' ', n - 1);
     }
   }
+  if (!arena_reserve(&st->nodes, arena_estimate(&st->scan))) {
+    state_clear(st);
+    return luaL_error(L, "out of memory");
+  }
   active_arena = &st->nodes;
   st->tree = cJSON_ParseWithLengthOpts(st->patched != NULL ? st->patched : text, len, &end, 0);
   active_arena = NULL;
   if (st->tree == NULL) {
     /* valid JSON that cJSON cannot hold (memory) */
-    state_free(st);
+    state_clear(st);
     lua_pushnil(L);
     lua_pushliteral(L, "cannot decode JSON: cJSON failed (out of memory?)");
     return 2;
@@ -242,7 +325,7 @@ static int json_decode(lua_State *L) {
   c.array_mt = lua_gettop(L) - 1;
   c.object_mt = lua_gettop(L);
   push_value(&c, st->tree);
-  state_free(st);
+  state_clear(st);
   return 1;
 }
 

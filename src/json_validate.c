@@ -165,6 +165,7 @@ static int scan_string(scanner *sc) {
     }
   }
   if (has_nul && !push_nul_string(sc, ordinal, start)) return 0;
+  sc->scan->string_bytes += sc->pos - start;
   return 1;
 }
 
@@ -273,6 +274,7 @@ static int scan_value(scanner *sc) {
   unsigned char c;
   if (sc->pos >= sc->len) return fail(sc, "value expected");
   c = sc->s[sc->pos];
+  sc->scan->nvalues++;
   switch (c) {
     case '{': return scan_container(sc, 1);
     case '[': return scan_container(sc, 0);
@@ -302,6 +304,13 @@ int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *s
   return 1;
 }
 
+void aur_json_scan_reset(aur_json_scan *scan) {
+  scan->nnumbers = scan->nnul = scan->nlong = 0;
+  scan->nvalues = scan->string_bytes = 0;
+  scan->error = NULL;
+  scan->error_pos = 0;
+}
+
 void aur_json_scan_free(aur_json_scan *scan) {
   free(scan->numbers);
   free(scan->nul_strings);
@@ -313,6 +322,7 @@ void aur_json_scan_free(aur_json_scan *scan) {
   scan->nul_strings = NULL;
   scan->nul_offsets = NULL;
   scan->nnumbers = scan->numbers_cap = scan->nnul = scan->nul_cap = 0;
+  aur_json_scan_reset(scan);
 }
 
 static size_t put_utf8(char *b, unsigned long cp) {

@@ -55,8 +55,10 @@ local CALL_OPTIONS = {
 }
 local NON_NEGATIVE = { timeout = true, max_retries = true, deadline = true }
 
+local NO_OPTIONS = setmetatable({}, { __newindex = function() error("aurous: internal: NO_OPTIONS is read-only", 2) end })
+
 local function check_options(opts, allowed, what)
-  if opts == nil then return {} end
+  if opts == nil then return NO_OPTIONS end
   if type(opts) ~= "table" then
     return nil, errors.argument(what, "a table is expected, got " .. type(opts))
   end
@@ -126,6 +128,8 @@ function client.new(opts)
   self.low_speed_limit = o.low_speed_limit or 1
   self.low_speed_time = o.low_speed_time or 30
   self.max_header_size = o.max_header_size
+  self._low_speed_limit = math.floor(self.low_speed_limit)
+  self._low_speed_time = math.ceil(self.low_speed_time)
   for _, name in ipairs{ "timeout", "connect_timeout", "max_retries", "deadline", "max_response_size",
       "low_speed_limit", "low_speed_time", "max_header_size" } do
     local v = o[name]
@@ -144,6 +148,7 @@ function client.new(opts)
     if not ok then error(tostring(herr), 2) end
   end
   self.extra_headers = util.copy(o.headers)
+  self._header_lines = {} -- "bare" / "json" → the header lines of a plain request
   if self.insecure then
     local warn = self.log or function(line) io.stderr:write(line, "\n") end
     warn("aurous: WARNING: TLS certificate verification is disabled (insecure = true)")
@@ -246,22 +251,41 @@ local function response_meta(resp, attempts, idem_key, elapsed)
   }
 end
 
--- Builds the core transfer options of one attempt.
-function Client:_transfer_options(req, headers, attempt_timeout)
-  local t = {
-    method = req.method, url = req.url, headers = header_lines(headers),
-    timeout = attempt_timeout, connect_timeout = self.connect_timeout,
-    user_agent = client.user_agent(), max_response_size = req.max_response_size or self.max_response_size,
-    low_speed_limit = math.floor(self.low_speed_limit), low_speed_time = math.ceil(self.low_speed_time),
+-- The request headers: the client's, then the request's, then the per-call ones.
+function Client:_headers(req, opts, has_body, idem_key)
+  local headers = util.copy(self.extra_headers)
+  if not req.anonymous then headers["X-Api-Key"] = secret_keys[self] end
+  headers["Aurous-Version"] = opts.version or self.version
+  headers["Accept"] = "application/json"
+  if has_body then headers["Content-Type"] = "application/json" end
+  if idem_key then headers["Idempotency-Key"] = idem_key end
+  if opts.headers then
+    for k, v in pairs(opts.headers) do headers[k] = v end
+  end
+  if req.anonymous then
+    -- another host (a redirect target): no credential of any kind goes there
+    for k in pairs(util.copy(headers)) do
+      if SECRET_HEADERS[k:lower()] then headers[k] = nil end
+    end
+  end
+  return headers
+end
+
+-- The core transfer options of a request (`header_list`: "Name: value" lines);
+-- each attempt sets its own `timeout`. `fresh_connect` when the request must not
+-- run twice: libcurl silently resends on a reused connection that died first.
+function Client:_transfer_options(method, url, body, req, header_list, fresh_connect)
+  return {
+    method = method, url = url, headers = header_list, body = body, parts = req.parts,
+    stream = req.stream and true or nil, output_path = req.output_path,
+    connect_timeout = self.connect_timeout,
+    user_agent = user_agent or client.user_agent(),
+    max_response_size = req.max_response_size or self.max_response_size,
+    low_speed_limit = self._low_speed_limit, low_speed_time = self._low_speed_time,
     max_header_size = self.max_header_size,
     insecure = self.insecure or nil, cainfo = self.cainfo,
+    fresh_connect = fresh_connect or nil,
   }
-  if req.body then t.body = req.body end
-  if req.parts then t.parts = req.parts end
-  if req.stream then t.stream = true end
-  if req.output_path then t.output_path = req.output_path end
-  if req.fresh_connect then t.fresh_connect = true end
-  return t
 end
 
 -- Decides what a finished attempt means: `result, nil` or `nil, err`.
@@ -329,21 +353,22 @@ function Client:send(req)
     if not encoded then return nil, errors.argument("params", "cannot be sent as JSON: " .. tostring(jerr)) end
     body = encoded
   end
-  local headers = util.copy(self.extra_headers)
-  if not req.anonymous then headers["X-Api-Key"] = secret_keys[self] end
-  headers["Aurous-Version"] = opts.version or self.version
-  headers["Accept"] = "application/json"
-  if body and body ~= "" then headers["Content-Type"] = "application/json" end
+  local has_body = body ~= nil and body ~= ""
   local idem_key
   if req.idempotent then
     idem_key = opts.idempotency_key or util.uuid4() -- once per logical request, reused by every retry
-    headers["Idempotency-Key"] = idem_key
   end
-  for k, v in pairs(opts.headers or {}) do headers[k] = v end
-  if req.anonymous then
-    -- another host (a redirect target): no credential of any kind goes there
-    for k in pairs(util.copy(headers)) do
-      if SECRET_HEADERS[k:lower()] then headers[k] = nil end
+  local headers, header_list
+  if req.anonymous or opts.headers or opts.version or idem_key then
+    headers = self:_headers(req, opts, has_body, idem_key)
+    header_list = header_lines(headers)
+  else
+    -- the usual request: the client's own headers, built once per client
+    local shape = has_body and "json" or "bare"
+    header_list = self._header_lines[shape]
+    if not header_list then
+      header_list = header_lines(self:_headers(req, opts, has_body))
+      self._header_lines[shape] = header_list
     end
   end
 
@@ -358,9 +383,8 @@ function Client:send(req)
   local attempt = 0
   local logging = self.log ~= nil
   local shown_url = logging and redacted_url(url)
-  local treq = { method = method, url = url, body = body, parts = req.parts, stream = req.stream,
-    output_path = req.output_path, max_response_size = req.max_response_size,
-    fresh_connect = not safe } -- so that libcurl's own resend on a dead reused connection cannot run it twice
+  if logging and not headers then headers = self:_headers(req, opts, has_body, idem_key) end
+  local topts = self:_transfer_options(method, url, body, req, header_list, not safe)
   local last_err
   while true do
     attempt = attempt + 1
@@ -384,7 +408,8 @@ function Client:send(req)
         attempt_timeout, attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
     end
     local t0 = core.now()
-    local transfer = core.transfer(self:_transfer_options(treq, headers, attempt_timeout))
+    topts.timeout = attempt_timeout
+    local transfer = core.transfer(topts)
     -- a handler that raises (or a task cancel) propagates; the transfer is then collected
     local resp, terr = loop.perform(transfer, req.handlers)
     transfer:close()
