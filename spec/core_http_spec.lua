@@ -272,6 +272,7 @@ describe("aurous.core HTTP", function()
   describe("responses", function()
     it("has case-insensitive headers, repeated ones joined", function()
       local resp = assert(perform{ url = srv:url("/headers") })
+      assert.is_nil(rawget(resp, "header_list")) -- built on first read
       assert.are.equal("a=1; Path=/, b=2; Path=/", resp.headers["set-cookie"])
       assert.are.equal("a=1; Path=/, b=2; Path=/", resp.headers["Set-Cookie"])
       assert.are.equal("one, two", resp.headers["X-MULTI"])
@@ -284,11 +285,25 @@ describe("aurous.core HTTP", function()
       assert.are.same({}, resp:header_values("x-missing"))
       assert.are.equal("one", resp:header("x-multi"))
       assert.is_nil(resp:header("x-missing"))
-      local found = false
-      for _, kv in ipairs(resp.header_list) do
-        if kv[1] == "Mixed-Case-Header" and kv[2] == "MiXeD" then found = true end
-      end
-      assert.is_true(found)
+      assert.are.equal("part one part two", resp.headers["x-folded"])
+      -- the raw block as received; header_list is built from it on first read
+      assert.matches("^HTTP/1%.1 200 ", resp.raw_headers)
+      assert.truthy(resp.raw_headers:find("\r\nMixed-Case-Header: MiXeD\r\n", 1, true))
+      assert.truthy(resp.raw_headers:find("\r\nX-Folded: part one\r\n\tpart two\r\n", 1, true))
+      local list = resp.header_list
+      assert.are.equal(list, rawget(resp, "header_list"))
+      local seen = {}
+      for _, kv in ipairs(list) do seen[#seen + 1] = kv[1] .. "=" .. kv[2] end
+      local text = table.concat(seen, "|")
+      assert.truthy(text:find("Set-Cookie=a=1; Path=/|Set-Cookie=b=2; Path=/|X-Multi=one|X-Multi=two|"
+        .. "Mixed-Case-Header=MiXeD|X-Empty=|X-Folded=part one part two", 1, true), text)
+      local names = 0
+      for name in pairs(resp.headers) do names = names + 1 end
+      local distinct = {}
+      for _, kv in ipairs(list) do distinct[kv[1]:lower()] = true end
+      local n_distinct = 0
+      for _ in pairs(distinct) do n_distinct = n_distinct + 1 end
+      assert.are.equal(n_distinct, names) -- both views come from the same parser
       assert.are.equal("1.1", resp.http_version)
       assert.are.equal(srv:url("/headers"), resp.url)
       assert.is_number(resp.timings.connect)

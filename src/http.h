@@ -30,6 +30,7 @@ typedef struct aur_header_field {
 
 typedef struct aur_headers {
   aur_buf text;               /* names and values, back to back */
+  aur_buf raw;                /* the last response's header lines, as received */
   aur_header_field *fields;
   size_t count, cap;
   size_t total;               /* bytes of every header line seen (all responses) */
@@ -45,7 +46,7 @@ enum { AUR_HDR_OK = 0, AUR_HDR_TOO_LARGE = 1, AUR_HDR_NOMEM = 2 };
 int aur_headers_feed(aur_headers *h, const char *line, size_t len);
 void aur_headers_free(aur_headers *h);
 /* Pushes the `headers` table (lower-case keys, repeated joined by ", ",
- * case-insensitive metatable) and then the `header_list` array. */
+ * case-insensitive metatable). */
 void aur_headers_push(lua_State *L, const aur_headers *h);
 
 /* ---- transfers and sessions ---- */

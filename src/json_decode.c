@@ -123,7 +123,7 @@ static void hook_free(void *p) {
 }
 
 /* Everything malloc'd during a decode, owned by one userdata per Lua state
- * (kept in the registry), so that a Lua error (out of memory) while building
+ * (an upvalue of json_decode), so that a Lua error (out of memory) while building
  * tables leaks nothing and the next decode reuses the buffers. */
 typedef struct decode_state {
   cJSON *tree;      /* lives in `nodes`: never cJSON_Delete'd */
@@ -159,31 +159,13 @@ static int state_gc(lua_State *L) {
   return 0;
 }
 
-/* This Lua state's decode state, made on first use. */
-static decode_state *state_get(lua_State *L) {
-  decode_state *st;
-  lua_getfield(L, LUA_REGISTRYINDEX, DECODE_STATE);
-  st = (decode_state *)lua_touserdata(L, -1);
-  lua_pop(L, 1);
-  if (st != NULL) {
-    state_clear(st); /* a decode that raised an error left its buffers */
-    return st;
-  }
-  st = (decode_state *)lua_newuserdata(L, sizeof *st);
-  memset(st, 0, sizeof *st);
-  luaL_getmetatable(L, DECODE_STATE);
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, DECODE_STATE);
-  return st;
-}
-
 typedef struct converter {
   lua_State *L;
   decode_state *st;
   const char *text;
   size_t len;
   size_t next_number, next_string, next_nul;
-  int array_mt, object_mt;  /* stack indices of the marker metatables */
+  int array_mt, object_mt;  /* pseudo-indices (upvalues) of the marker metatables */
 } converter;
 
 static void push_string(converter *c, const char *value) {
@@ -274,7 +256,8 @@ static int json_decode(lua_State *L) {
   const char *end = NULL;
   luaL_argcheck(L, max_depth >= 1 && max_depth <= AUR_JSON_DEFAULT_DEPTH, 2,
                 "nesting limit must be between 1 and 1000");
-  st = state_get(L);
+  st = (decode_state *)lua_touserdata(L, lua_upvalueindex(1));
+  state_clear(st); /* a decode that raised an error left its buffers */
   if (!aur_json_validate(text, len, (int)max_depth, &st->scan)) {
     size_t at = st->scan.error_pos;
     const char *why = st->scan.error;
@@ -315,15 +298,13 @@ static int json_decode(lua_State *L) {
     lua_pushliteral(L, "cannot decode JSON: cJSON failed (out of memory?)");
     return 2;
   }
-  luaL_getmetatable(L, AUR_JSON_ARRAY_MT);
-  luaL_getmetatable(L, AUR_JSON_OBJECT_MT);
   c.L = L;
   c.st = st;
   c.text = text;
   c.len = len;
   c.next_number = c.next_string = c.next_nul = 0;
-  c.array_mt = lua_gettop(L) - 1;
-  c.object_mt = lua_gettop(L);
+  c.array_mt = lua_upvalueindex(2);
+  c.object_mt = lua_upvalueindex(3);
   push_value(&c, st->tree);
   state_clear(st);
   return 1;
@@ -350,7 +331,16 @@ void aur_open_json(lua_State *L) {
   lua_setfield(L, -2, "json_object_mt");
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
-  lua_pushcfunction(L, json_decode);
+  /* json_decode's upvalues: its decode state and the two marker metatables */
+  {
+    decode_state *st = (decode_state *)lua_newuserdata(L, sizeof *st);
+    memset(st, 0, sizeof *st);
+    luaL_getmetatable(L, DECODE_STATE);
+    lua_setmetatable(L, -2);
+  }
+  luaL_getmetatable(L, AUR_JSON_ARRAY_MT);
+  luaL_getmetatable(L, AUR_JSON_OBJECT_MT);
+  lua_pushcclosure(L, json_decode, 3);
   lua_setfield(L, -2, "json_decode");
   aur_json_encode_open(L);
 }

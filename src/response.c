@@ -58,46 +58,70 @@ static void parse_status_line(aur_headers *h, const char *line, size_t len) {
   h->status = digits == 3 ? status : 0;
 }
 
-int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
-  const char *colon, *name, *value;
+/* What one header line is; the one parser of header lines, used while libcurl
+ * runs (aur_headers_feed) and again when header_list is first read. */
+enum { LINE_BLANK, LINE_STATUS, LINE_FOLD, LINE_FIELD, LINE_OTHER };
+
+typedef struct header_line {
+  const char *name, *value;  /* LINE_FIELD: trimmed name and value; LINE_FOLD: value */
   size_t name_len, value_len;
+  size_t len;                /* the line without its CR/LF */
+} header_line;
+
+static int classify_line(const char *line, size_t len, header_line *out) {
+  const char *colon;
+  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+  out->len = len;
+  if (len == 0) return LINE_BLANK; /* the blank line ending a header block */
+  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) return LINE_STATUS;
+  if (is_ows(line[0])) {
+    /* obsolete line folding: continues the last value */
+    out->value = line;
+    out->value_len = len;
+    trim(&out->value, &out->value_len);
+    return out->value_len == 0 ? LINE_OTHER : LINE_FOLD;
+  }
+  colon = (const char *)memchr(line, ':', len);
+  if (colon == NULL) return LINE_OTHER; /* not a header: ignored */
+  out->name = line;
+  out->name_len = (size_t)(colon - line);
+  trim(&out->name, &out->name_len);
+  if (out->name_len == 0) return LINE_OTHER;
+  out->value = colon + 1;
+  out->value_len = len - (size_t)(out->value - line);
+  trim(&out->value, &out->value_len);
+  return LINE_FIELD;
+}
+
+int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
+  header_line hl;
   aur_header_field *f;
+  int kind;
   if (len > (size_t)-1 - h->total) return AUR_HDR_TOO_LARGE;
   h->total += len;
   if (h->limit > 0 && h->total > h->limit) return AUR_HDR_TOO_LARGE;
-  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-  if (len == 0) return AUR_HDR_OK; /* the blank line ending a header block */
-  if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+  kind = classify_line(line, len, &hl);
+  if (kind == LINE_BLANK) return AUR_HDR_OK;
+  if (kind == LINE_STATUS) {
     h->count = 0;
     h->text.len = 0;
-    parse_status_line(h, line, len);
-    return AUR_HDR_OK;
+    h->raw.len = 0;
+    parse_status_line(h, line, hl.len);
   }
-  if (is_ows(line[0])) {
-    /* obsolete line folding: continues the last value (which ends h->text) */
+  /* the raw block keeps every line of the last response, as received */
+  if (aur_buf_append(&h->raw, line, len) != 0) return AUR_HDR_NOMEM;
+  if (kind == LINE_FOLD) {
     if (h->count == 0) return AUR_HDR_OK;
-    value = line;
-    value_len = len;
-    trim(&value, &value_len);
-    if (value_len == 0) return AUR_HDR_OK;
     f = &h->fields[h->count - 1];
     if (f->value_len > 0) {
       if (aur_buf_append(&h->text, " ", 1) != 0) return AUR_HDR_NOMEM;
       f->value_len++;
     }
-    if (aur_buf_append(&h->text, value, value_len) != 0) return AUR_HDR_NOMEM;
-    f->value_len += value_len;
+    if (aur_buf_append(&h->text, hl.value, hl.value_len) != 0) return AUR_HDR_NOMEM;
+    f->value_len += hl.value_len;
     return AUR_HDR_OK;
   }
-  colon = (const char *)memchr(line, ':', len);
-  if (colon == NULL) return AUR_HDR_OK; /* not a header: ignored */
-  name = line;
-  name_len = (size_t)(colon - line);
-  trim(&name, &name_len);
-  if (name_len == 0) return AUR_HDR_OK;
-  value = colon + 1;
-  value_len = len - (size_t)(value - line);
-  trim(&value, &value_len);
+  if (kind != LINE_FIELD) return AUR_HDR_OK;
   if (h->count == h->cap) {
     size_t cap = h->cap ? h->cap * 2 : 16;
     aur_header_field *nf;
@@ -109,48 +133,46 @@ int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
   }
   f = &h->fields[h->count];
   f->name = h->text.len;
-  f->name_len = name_len;
-  if (aur_buf_append(&h->text, name, name_len) != 0) return AUR_HDR_NOMEM;
+  f->name_len = hl.name_len;
+  if (aur_buf_append(&h->text, hl.name, hl.name_len) != 0) return AUR_HDR_NOMEM;
   f->value = h->text.len;
-  f->value_len = value_len;
-  if (aur_buf_append(&h->text, value, value_len) != 0) return AUR_HDR_NOMEM;
+  f->value_len = hl.value_len;
+  if (aur_buf_append(&h->text, hl.value, hl.value_len) != 0) return AUR_HDR_NOMEM;
   h->count++;
   return AUR_HDR_OK;
 }
 
 void aur_headers_free(aur_headers *h) {
   aur_buf_free(&h->text);
+  aur_buf_free(&h->raw);
   free(h->fields);
   h->fields = NULL;
   h->count = h->cap = 0;
 }
 
 static void push_lower(lua_State *L, const char *s, size_t n) {
-  luaL_Buffer b;
+  char small[64];
   size_t i;
-  luaL_buffinit(L, &b);
-  for (i = 0; i < n; i++) luaL_addchar(&b, ascii_lower(s[i]));
-  luaL_pushresult(&b);
+  if (n <= sizeof small) {
+    for (i = 0; i < n; i++) small[i] = ascii_lower(s[i]);
+    lua_pushlstring(L, small, n);
+  } else {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (i = 0; i < n; i++) luaL_addchar(&b, ascii_lower(s[i]));
+    luaL_pushresult(&b);
+  }
 }
 
 void aur_headers_push(lua_State *L, const aur_headers *h) {
   size_t i;
-  int headers, list;
+  int headers;
   const char *text = h->text.data;
   luaL_checkstack(L, 8, "aurous: headers");
   lua_createtable(L, 0, (int)(h->count < 64 ? h->count : 64));
   headers = lua_gettop(L);
-  lua_createtable(L, h->count < 0x7fffffff ? (int)h->count : 0, 0);
-  list = lua_gettop(L);
   for (i = 0; i < h->count; i++) {
     const aur_header_field *f = &h->fields[i];
-    lua_createtable(L, 2, 0);
-    lua_pushlstring(L, text + f->name, f->name_len);
-    lua_rawseti(L, -2, 1);
-    lua_pushlstring(L, text + f->value, f->value_len);
-    lua_rawseti(L, -2, 2);
-    lua_rawseti(L, list, (int)(i + 1));
-
     push_lower(L, text + f->name, f->name_len);
     lua_pushvalue(L, -1);
     lua_rawget(L, headers);
@@ -168,6 +190,72 @@ void aur_headers_push(lua_State *L, const aur_headers *h) {
   luaL_getmetatable(L, AUR_HEADERS_MT);
   if (lua_istable(L, -1)) lua_setmetatable(L, headers);
   else lua_pop(L, 1);
+}
+
+/* Pushes the {{name, value}, ...} array of a raw header block, built by the
+ * same line parser as the headers table (so both always agree). Only Lua
+ * allocates here: an error leaks nothing. */
+static void push_header_list(lua_State *L, const char *raw, size_t len) {
+  int list, n = 0;
+  size_t at = 0;
+  luaL_checkstack(L, 6, "aurous: header_list");
+  lua_newtable(L);
+  list = lua_gettop(L);
+  while (at < len) {
+    const char *line = raw + at, *nl = (const char *)memchr(line, '\n', len - at);
+    size_t line_len = nl != NULL ? (size_t)(nl - line) + 1 : len - at;
+    header_line hl;
+    at += line_len;
+    switch (classify_line(line, line_len, &hl)) {
+      case LINE_STATUS: /* a new response: only the last one's headers count */
+        lua_newtable(L);
+        lua_replace(L, list);
+        n = 0;
+        break;
+      case LINE_FOLD:
+        if (n == 0) break;
+        lua_rawgeti(L, list, n);
+        lua_rawgeti(L, -1, 2);
+        if (aur_rawlen(L, -1) > 0) lua_pushliteral(L, " ");
+        else lua_pushliteral(L, "");
+        lua_pushlstring(L, hl.value, hl.value_len);
+        lua_concat(L, 3);
+        lua_rawseti(L, -2, 2);
+        lua_pop(L, 1);
+        break;
+      case LINE_FIELD:
+        lua_createtable(L, 2, 0);
+        lua_pushlstring(L, hl.name, hl.name_len);
+        lua_rawseti(L, -2, 1);
+        lua_pushlstring(L, hl.value, hl.value_len);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, list, ++n);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/* Response.__index: header_list is built from raw_headers on first use (most
+ * callers never read it), then kept in the response; other keys are methods. */
+static int response_index(lua_State *L) {
+  size_t n;
+  const char *key = lua_tolstring(L, 2, &n);
+  if (lua_type(L, 2) == LUA_TSTRING && n == 11 && memcmp(key, "header_list", 11) == 0) {
+    size_t len;
+    const char *raw;
+    lua_getfield(L, 1, "raw_headers");
+    raw = lua_tolstring(L, -1, &len);
+    if (raw == NULL) return 0;
+    push_header_list(L, raw, len);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, 1, "header_list");
+    return 1;
+  }
+  lua_pushvalue(L, 2);
+  lua_rawget(L, lua_upvalueindex(1));
+  return 1;
 }
 
 /* headers.__index: a case-insensitive lookup of string keys. */
@@ -194,7 +282,8 @@ static int same_name(const char *a, size_t an, const char *b, size_t bn) {
   return 1;
 }
 
-/* resp:header(name) (first value or nil) and resp:header_values(name) (array), from header_list. */
+/* resp:header(name) (first value or nil) and resp:header_values(name) (array),
+ * from header_list (which reading builds). */
 static int collect_values(lua_State *L, int first_only) {
   size_t nlen, i, n;
   const char *name;
@@ -257,6 +346,9 @@ void aur_response_init(lua_State *L) {
     {NULL, NULL}
   };
   aur_newclass(L, AUR_RESPONSE_MT, response_methods);
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, response_index, 1);
+  lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
   if (luaL_newmetatable(L, AUR_HEADERS_MT)) {
     lua_pushcfunction(L, headers_index);
@@ -282,8 +374,9 @@ void aur_push_response(lua_State *L, aur_transfer *t) {
   lua_pushinteger(L, (lua_Integer)status);
   lua_setfield(L, -2, "status");
   aur_headers_push(L, &t->hdrs);
-  lua_setfield(L, -3, "header_list");
   lua_setfield(L, -2, "headers");
+  lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
+  lua_setfield(L, -2, "raw_headers");
   if (t->mode == AUR_MODE_MEMORY && t->body.len > 0)
     lua_pushlstring(L, t->body.data, t->body.len);
   else

@@ -113,6 +113,7 @@ void aur_transfer_begin(aur_transfer *t) {
   t->received = 0;
   t->hdrs.count = 0;
   t->hdrs.text.len = 0;
+  t->hdrs.raw.len = 0;
   t->hdrs.total = 0;
   t->hdrs.status = 0;
   t->hdrs.version[0] = '\0';
@@ -252,11 +253,8 @@ static int field_error(lua_State *L, const char *field, const char *why) {
 #define NO_CRLF 2
 
 static int has_byte(const char *s, size_t n, int flags) {
-  size_t i;
-  for (i = 0; i < n; i++) {
-    if ((flags & NO_NUL) && s[i] == '\0') return 1;
-    if ((flags & NO_CRLF) && (s[i] == '\r' || s[i] == '\n')) return 1;
-  }
+  if ((flags & NO_NUL) && memchr(s, '\0', n) != NULL) return 1;
+  if ((flags & NO_CRLF) && (memchr(s, '\r', n) != NULL || memchr(s, '\n', n) != NULL)) return 1;
   return 0;
 }
 
@@ -308,8 +306,8 @@ static int opt_boolean(lua_State *L, int opts, const char *name) {
 }
 
 static int is_tchar(unsigned char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return 1;
-  return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') return 1;
+  return c != '\0' && strchr("!#$%&'*+.^_`|~", c) != NULL;
 }
 
 static int is_token(const char *s, size_t n) {
@@ -334,6 +332,14 @@ static long to_ms(lua_Number seconds) {
   return (long)ms;
 }
 
+/* An error about opts.headers[i] (the field name is formatted only then). */
+static void header_error(lua_State *L, size_t i, const char *what) {
+  char field[40];
+  snprintf(field, sizeof field, "headers[%lu]", (unsigned long)i);
+  if (what == NULL) field_type_error(L, field, "string");
+  field_error(L, field, what);
+}
+
 static void set_headers(lua_State *L, aur_transfer *t, int opts) {
   size_t n, i;
   int ty = aur_getfield_type(L, opts, "headers");
@@ -341,17 +347,14 @@ static void set_headers(lua_State *L, aur_transfer *t, int opts) {
   if (ty != LUA_TTABLE) field_type_error(L, "headers", "table");
   n = aur_rawlen(L, -1);
   for (i = 1; i <= n; i++) {
-    char field[40];
     size_t len;
     const char *h, *colon;
     struct curl_slist *next;
-    snprintf(field, sizeof field, "headers[%lu]", (unsigned long)i);
-    if (aur_rawgeti_type(L, -1, (int)i) != LUA_TSTRING) field_type_error(L, field, "string");
+    if (aur_rawgeti_type(L, -1, (int)i) != LUA_TSTRING) header_error(L, i, NULL);
     h = lua_tolstring(L, -1, &len);
-    if (has_byte(h, len, NO_NUL | NO_CRLF)) field_error(L, field, "must not contain CR, LF or NUL");
+    if (has_byte(h, len, NO_NUL | NO_CRLF)) header_error(L, i, "must not contain CR, LF or NUL");
     colon = (const char *)memchr(h, ':', len);
-    if (colon == NULL || !is_token(h, (size_t)(colon - h)))
-      field_error(L, field, "\"Name: value\" expected");
+    if (colon == NULL || !is_token(h, (size_t)(colon - h))) header_error(L, i, "\"Name: value\" expected");
     next = curl_slist_append(t->headers, h);
     if (next == NULL) luaL_error(L, "aurous: out of memory");
     t->headers = next;

@@ -113,7 +113,7 @@ function client.new(opts)
   secret_keys[self] = api_key
   self.key_hint = util.redact(api_key)
   self.base_url = (o.base_url or os.getenv("AUROUS_BASE_URL") or client.DEFAULT_BASE_URL):gsub("/+$", "")
-  if not self.base_url:match("^https?://[^%s]+$") then
+  if not self.base_url:match("^https?://[^%s]+$") or self.base_url:find("[%c ]") then
     error("aurous.new: base_url must be an http(s) URL, got " .. string.format("%q", self.base_url), 2)
   end
   self.version = o.version or client.DEFAULT_API_VERSION
@@ -184,6 +184,7 @@ end
 
 -- Substitutes `{name}` in a path with escaped values; errors name the parameter.
 local function expand_path(path, values)
+  if not path:find("{", 1, true) then return path end
   local err
   local out = path:gsub("{([%w_]+)}", function(name)
     local v = values and values[name]
@@ -344,8 +345,11 @@ function Client:send(req)
   for name, v in pairs(opts) do
     if NON_NEGATIVE[name] and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
   end
+  -- base_url was checked by client.new: only the part given here is scanned
+  if (req.url or req.path):find("[%c ]") then
+    return nil, errors.argument("url", "must not contain spaces or control characters")
+  end
   local url = req.url or (self.base_url .. req.path)
-  if url:find("[%c ]") then return nil, errors.argument("url", "must not contain spaces or control characters") end
   if req.query and next(req.query) then url = url .. "?" .. util.query(req.query) end
   local body = req.body
   if req.json then

@@ -95,8 +95,8 @@ function validate.check(schema, params, what)
   if params ~= nil and type(params) ~= "table" then
     return nil, errors.argument(what or "params", "a table is expected, got " .. type(params))
   end
-  params = params or {}
   if not schema then return true end
+  params = params or {}
   local names = sorted_names[schema]
   if not names then
     names = {}

@@ -15,7 +15,7 @@ Routes (any method):
   /redirect?to=URL[&code=302]
   /status/N                status N, body "status N"
   /reset                   closes the socket (RST) without answering
-  /headers                 repeated Set-Cookie and X-Multi, a Mixed-Case header
+  /headers                 repeated Set-Cookie and X-Multi, a Mixed-Case header, a folded one
   /huge_headers?n=N        N headers of about 100 bytes each
   /drip?n=N&chunks=K&delay=S  chunked body in K pieces, S seconds apart
 """
@@ -132,7 +132,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(200, b"headers", extra=[
                 ("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/"),
                 ("X-Multi", "one"), ("X-Multi", "two"), ("Mixed-Case-Header", "MiXeD"),
-                ("X-Empty", ""),
+                ("X-Empty", ""), ("X-Folded", "part one\r\n\tpart two"),
             ])
         if path == "/huge_headers":
             n = int(q.get("n", "1000"))
