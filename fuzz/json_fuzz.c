@@ -1,6 +1,9 @@
 /* libFuzzer target: JSON decode, then encode, then decode and encode again.
  * Whatever decodes must encode, and re-encoding its decoding gives the same
- * length (object key order may differ: the encoder follows lua_next). */
+ * length (object key order may differ: the encoder follows lua_next).
+ * Every input is decoded twice: in one piece, and with every container over
+ * 8 bytes walked element by element (the path of long documents); both
+ * decodings must encode to the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +41,18 @@ static const char *roundtrip(const char *s, size_t n, size_t *out_len) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  size_t n1, n2;
-  const char *first, *second;
+  size_t n1, n2, n3;
+  const char *first, *second, *walked;
   int top;
   if (L == NULL) setup();
   top = lua_gettop(L);
+  aur_json_split_bytes = (size_t)-1;
   first = roundtrip((const char *)data, size, &n1);
+  aur_json_split_bytes = 8;
+  walked = roundtrip((const char *)data, size, &n3);
+  aur_json_split_bytes = AUR_JSON_SPLIT_BYTES;
+  if ((first == NULL) != (walked == NULL)) abort();
+  if (first != NULL && (n1 != n3 || memcmp(first, walked, n1) != 0)) abort();
   if (first != NULL) {
     second = roundtrip(first, n1, &n2);
     if (second == NULL || n1 != n2) abort();

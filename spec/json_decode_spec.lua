@@ -92,3 +92,77 @@ describe("json_decode", function()
     assert.has_error(function() decode() end)
   end)
 end)
+
+describe("json_decode of long documents", function()
+  -- A container over 16 KB of text is walked by the decoder, which hands its
+  -- elements to cJSON one at a time: nothing may differ from a one-piece parse.
+  local long_number = "1." .. string.rep("0", 70) .. "5"
+
+  local function item(i)
+    local text = string.format('{\n\t"id": "img_%05d", "n": %d, "big": 9007199254740993, "f": 0.25, "long": %s,\n'
+      .. '  "s": "a\\u0000b\\n\\u00e9\\ud834\\udd1e", "k\\u0000": 1, "dup": 1, "dup": %d,\r\n'
+      .. '  "list": [1, "x", null, true, false, {}, []] }', i, i, long_number, i)
+    local value = { id = string.format("img_%05d", i), n = i, big = 9007199254740993, f = 0.25,
+      long = tonumber(long_number), s = "a\0b\n\195\169\240\157\132\158", ["k\0"] = 1, dup = i,
+      list = { 1, "x", json.null, true, false, {}, {} } }
+    return text, value
+  end
+
+  local function document(n, inner)
+    local texts, values = {}, {}
+    for i = 1, n do texts[i], values[i] = item(i) end
+    local inner_values = {}
+    for i = 1, inner do inner_values[i] = values[i] end
+    local long_string = string.rep("x", 20000)
+    local long_key = string.rep("k\\u00e9", 50)
+    local text = '{ "object" : "list",\n "k\\u0000ey": 1, "dup": 0, "' .. long_key .. '": 2,\n "data": [\n'
+      .. table.concat(texts, ",\n") .. '\n],\n "scalars": [ "a\\u0000", -12, ' .. long_number
+      .. ', 1e3, true, false, null, "' .. long_string .. '" ],\n "nested": { "inner": ['
+      .. table.concat(texts, ",", 1, inner) .. '] },\n "long": ' .. long_number .. ' , "empty": [], "dup": 2 }'
+    local value = { object = "list", ["k\0ey"] = 1, dup = 2, [string.rep("k\195\169", 50)] = 2, data = values,
+      scalars = { "a\0", -12, tonumber(long_number), 1000, true, false, json.null, long_string },
+      nested = { inner = inner_values }, long = tonumber(long_number), empty = {} }
+    return text, value
+  end
+
+  it("decodes nested long containers exactly as their parts", function()
+    local text, expected = document(300, 100)
+    assert.is_true(#text > 4 * 16384)
+    local v = assert(decode(text))
+    assert.same(expected, v)
+    -- each walked element matches its own (short, one-piece) decode
+    for i = 1, 300 do
+      assert.same(decode((item(i))), v.data[i])
+    end
+    assert.equal(core.json_object_mt, getmetatable(v))
+    assert.is_true(json.is_array(v.data))
+    assert.is_true(json.is_array(v.scalars))
+    assert.is_true(json.is_array(v.empty))
+    assert.equal(core.json_object_mt, getmetatable(v.nested))
+    assert.equal(core.json_object_mt, getmetatable(v.data[300]))
+    assert.is_true(json.is_array(v.data[300].list[7]))
+    assert.equal(core.json_object_mt, getmetatable(v.data[300].list[6]))
+    if math.type then
+      assert.equal("integer", math.type(v.data[1].big))
+      assert.equal("integer", math.type(v.scalars[2]))
+      assert.equal("float", math.type(v.scalars[4]))
+    end
+  end)
+
+  it("decodes a long array of scalars", function()
+    local parts, expected = {}, {}
+    for i = 1, 5000 do
+      parts[i] = (i % 3 == 0) and ('"s' .. i .. '\\u0000"') or tostring(i * 7)
+      expected[i] = (i % 3 == 0) and ("s" .. i .. "\0") or i * 7
+    end
+    local v = assert(decode(" [ " .. table.concat(parts, " , ") .. " ] "))
+    assert.same(expected, v)
+  end)
+
+  it("decodes the same document twice in a row (buffers reused)", function()
+    local text, expected = document(100, 80)
+    assert.same(expected, decode(text))
+    assert.is_nil(decode(text:sub(1, -3)))
+    assert.same(expected, decode(text))
+  end)
+end)

@@ -21,6 +21,20 @@ enum {
   AUR_NUM_LONG = 2         /* a literal longer than cJSON reads (63 chars): patched out */
 };
 
+/* Containers longer than this (in bytes of text) are walked by the decoder
+ * itself, which hands their elements to cJSON one at a time: cJSON's tree of
+ * one element stays in the CPU cache while it is converted, and the arena
+ * holding it is reused for the next element. */
+#define AUR_JSON_SPLIT_BYTES 16384
+/* The threshold in use (AUR_JSON_SPLIT_BYTES); the fuzz target changes it to
+ * compare a walked decoding with a one-piece one. */
+extern size_t aur_json_split_bytes;
+
+typedef struct aur_json_big {
+  size_t start;            /* offset of its '[' or '{' */
+  size_t count;            /* elements (members) */
+} aur_json_big;
+
 typedef struct aur_json_scan {
   aur_json_number *numbers; /* one per number token */
   size_t nnumbers, numbers_cap;
@@ -29,8 +43,8 @@ typedef struct aur_json_scan {
   size_t *nul_offsets;      /* where each of those strings starts (its opening quote) */
   size_t *long_numbers;     /* (offset, length) pairs of AUR_NUM_LONG literals */
   size_t nlong, long_cap;
-  size_t nvalues;           /* values of every kind, containers included */
-  size_t string_bytes;      /* source bytes of every string, keys included, quotes included */
+  aur_json_big *big;        /* containers over AUR_JSON_SPLIT_BYTES, sorted by start */
+  size_t nbig, big_cap;
   size_t error_pos;         /* byte offset of the first error */
   const char *error;        /* NULL when the text is valid */
 } aur_json_scan;
@@ -45,8 +59,8 @@ void aur_json_scan_free(aur_json_scan *scan);
 void aur_json_scan_reset(aur_json_scan *scan);
 
 /* Decodes the JSON string literal starting at s[at] (its opening quote) into b,
- * which must hold at least `len - at` bytes; returns the decoded length.
- * Only called on literals the scan accepted. */
+ * which must hold at least as many bytes as the literal; returns the decoded
+ * length. Only called on literals the scan accepted. */
 size_t aur_json_unescape(const char *s, size_t len, size_t at, char *b);
 
 /* json_encode.c: adds json_encode to the module table at the top of the stack. */

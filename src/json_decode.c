@@ -12,10 +12,9 @@
 
 /* ---- an arena for cJSON's nodes and strings ----
  * cJSON mallocs every node and every string; during our own parse its hooks
- * hand out memory from an arena instead, freed at once after the conversion.
- * The scan has counted the values and string bytes, so one chunk of the right
- * size is reserved up front; a chunk of up to ARENA_SPARE_MAX bytes is kept for
- * the next decode (an API response page needs well under that).
+ * hand out memory from an arena instead, emptied after each converted tree; a
+ * chunk of up to ARENA_SPARE_MAX bytes is kept for the next tree and the next
+ * decode, so a decode usually mallocs nothing for cJSON.
  * The hooks are process-wide (cJSON_InitHooks), so they stay plain malloc/free
  * for every other cJSON user: only a parse that this thread runs from
  * json_decode has an active arena, and free() ignores pointers inside it. */
@@ -55,22 +54,6 @@ static arena_chunk *arena_chunk_new(arena *a, size_t n) {
   c->next = a->head;
   a->head = c;
   return c;
-}
-
-/* Makes the next chunk hold at least n bytes (before the parse). */
-static int arena_reserve(arena *a, size_t n) {
-  n = arena_round(n);
-  if (n < ARENA_FIRST_CHUNK) n = ARENA_FIRST_CHUNK;
-  return arena_chunk_new(a, n) != NULL;
-}
-
-/* What cJSON will allocate for a scanned text: a node per value and a buffer
- * per string (at most its source length), each rounded up (a key and a string
- * value per member at worst); 0 (grow as needed) if that does not fit size_t. */
-static size_t arena_estimate(const aur_json_scan *scan) {
-  size_t per_value = arena_round(sizeof(cJSON)) + 2 * sizeof(aligned);
-  if (scan->nvalues > (((size_t)-1) - scan->string_bytes) / per_value) return 0;
-  return scan->nvalues * per_value + scan->string_bytes;
 }
 
 static void *arena_alloc(arena *a, size_t n) {
@@ -126,8 +109,7 @@ static void hook_free(void *p) {
  * (an upvalue of json_decode), so that a Lua error (out of memory) while building
  * tables leaks nothing and the next decode reuses the buffers. */
 typedef struct decode_state {
-  cJSON *tree;      /* lives in `nodes`: never cJSON_Delete'd */
-  arena nodes;
+  arena nodes;      /* cJSON's trees live here: never cJSON_Delete'd */
   aur_json_scan scan;
   char *tmp;        /* scratch for strings holding \u0000 */
   char *patched;    /* cJSON's copy of the text when long numbers were blanked */
@@ -138,10 +120,9 @@ typedef struct decode_state {
 
 /* Ends a decode: frees what it needed (keeping small buffers for the next). */
 static void state_clear(decode_state *st) {
-  st->tree = NULL;
   arena_clear(&st->nodes, 1);
   if (st->scan.numbers_cap > SCAN_KEEP_MAX || st->scan.nul_cap > SCAN_KEEP_MAX ||
-      st->scan.long_cap > SCAN_KEEP_MAX)
+      st->scan.long_cap > SCAN_KEEP_MAX || st->scan.big_cap > SCAN_KEEP_MAX)
     aur_json_scan_free(&st->scan);
   else
     aur_json_scan_reset(&st->scan);
@@ -164,9 +145,19 @@ typedef struct converter {
   decode_state *st;
   const char *text;
   size_t len;
-  size_t next_number, next_string, next_nul;
+  const char *parse_text;   /* what cJSON reads: text, or its patched copy */
+  size_t next_number, next_string, next_nul, next_big;
   int array_mt, object_mt;  /* pseudo-indices (upvalues) of the marker metatables */
 } converter;
+
+/* Scratch room for one string decoded from the source (at most the text's length). */
+static char *scratch(converter *c) {
+  if (c->st->tmp == NULL) {
+    c->st->tmp = malloc(c->len + 1);
+    if (c->st->tmp == NULL) luaL_error(c->L, "out of memory");
+  }
+  return c->st->tmp;
+}
 
 static void push_string(converter *c, const char *value) {
   lua_State *L = c->L;
@@ -174,12 +165,7 @@ static void push_string(converter *c, const char *value) {
   aur_json_scan *scan = &c->st->scan;
   if (c->next_nul < scan->nnul && scan->nul_strings[c->next_nul] == ordinal) {
     /* cJSON keeps C strings, which end at the first NUL: decode from the source */
-    size_t n;
-    if (c->st->tmp == NULL) {
-      c->st->tmp = malloc(c->len + 1);
-      if (c->st->tmp == NULL) luaL_error(L, "out of memory");
-    }
-    n = aur_json_unescape(c->text, c->len, scan->nul_offsets[c->next_nul], c->st->tmp);
+    size_t n = aur_json_unescape(c->text, c->len, scan->nul_offsets[c->next_nul], scratch(c));
     c->next_nul++;
     lua_pushlstring(L, c->st->tmp, n);
     return;
@@ -194,7 +180,6 @@ static void push_value(converter *c, const cJSON *item) {
   lua_State *L = c->L;
   const cJSON *child;
   int n = 0;
-  luaL_checkstack(L, 4, "JSON nesting");
   switch (item->type & 0xFF) {
     case cJSON_NULL:
       lua_pushlightuserdata(L, NULL);
@@ -221,6 +206,7 @@ static void push_value(converter *c, const cJSON *item) {
       return;
     case cJSON_Array: {
       int i = 0;
+      luaL_checkstack(L, 4, "JSON nesting"); /* a container needs 3 slots; a scalar, 1 of them */
       for (child = item->child; child != NULL; child = child->next) n++;
       lua_createtable(L, n, 0);
       lua_pushvalue(L, c->array_mt);
@@ -232,6 +218,7 @@ static void push_value(converter *c, const cJSON *item) {
       return;
     }
     case cJSON_Object:
+      luaL_checkstack(L, 4, "JSON nesting");
       for (child = item->child; child != NULL; child = child->next) n++;
       lua_createtable(L, 0, n);
       lua_pushvalue(L, c->object_mt);
@@ -247,13 +234,88 @@ static void push_value(converter *c, const cJSON *item) {
   }
 }
 
+/* ---- the split walk ----
+ * A container the scan found longer than AUR_JSON_SPLIT_BYTES is walked here
+ * (the text is valid: no checks needed), and each of its elements is parsed by
+ * cJSON alone, converted while its tree is still in the CPU cache, and dropped. */
+
+static size_t skip_ws_at(const char *s, size_t pos) {
+  while (s[pos] == ' ' || s[pos] == '\t' || s[pos] == '\n' || s[pos] == '\r') pos++;
+  return pos;
+}
+
+static int convert_value(converter *c, size_t *pos);
+
+/* A member name of a walked object, decoded from the source (it may hold \u0000). */
+static void push_key(converter *c, size_t *pos) {
+  char small[128];
+  size_t n, end, raw = 0;
+  aur_json_scan *scan = &c->st->scan;
+  if (c->next_nul < scan->nnul && scan->nul_strings[c->next_nul] == c->next_string) c->next_nul++;
+  c->next_string++;
+  for (end = *pos + 1; c->text[end] != '"'; end += c->text[end] == '\\' ? 2 : 1) raw++;
+  n = aur_json_unescape(c->text, c->len, *pos, raw <= sizeof small ? small : scratch(c));
+  lua_pushlstring(c->L, raw <= sizeof small ? small : c->st->tmp, n);
+  *pos = end + 1;
+}
+
+static int convert_container(converter *c, size_t *pos) {
+  /* parse_text: where a long number was blanked, its spaces end the value */
+  lua_State *L = c->L;
+  const aur_json_big *big = &c->st->scan.big[c->next_big++];
+  int object = c->parse_text[*pos] == '{';
+  int count = big->count < 0x7fffffff ? (int)big->count : 0;
+  int i = 0;
+  luaL_checkstack(L, 4, "JSON nesting");
+  lua_createtable(L, object ? 0 : count, object ? count : 0);
+  lua_pushvalue(L, object ? c->object_mt : c->array_mt);
+  lua_setmetatable(L, -2);
+  *pos = skip_ws_at(c->parse_text, *pos + 1);
+  if (c->parse_text[*pos] == (object ? '}' : ']')) {
+    (*pos)++;
+    return 1;
+  }
+  for (;;) {
+    if (object) {
+      push_key(c, pos);
+      *pos = skip_ws_at(c->parse_text, skip_ws_at(c->parse_text, *pos) + 1); /* past the ':' */
+    }
+    if (!convert_value(c, pos)) return 0;
+    if (object) lua_rawset(L, -3); /* a repeated key: the last one wins */
+    else lua_rawseti(L, -2, ++i);
+    *pos = skip_ws_at(c->parse_text, *pos);
+    if (c->parse_text[*pos] != ',') break;
+    *pos = skip_ws_at(c->parse_text, *pos + 1);
+  }
+  (*pos)++; /* the closing bracket */
+  return 1;
+}
+
+/* Converts the value at text[*pos] and moves *pos past it; 0 when cJSON
+ * fails (it can only run out of memory: the text is valid). */
+static int convert_value(converter *c, size_t *pos) {
+  aur_json_scan *scan = &c->st->scan;
+  const char *end = NULL;
+  cJSON *tree;
+  if (c->next_big < scan->nbig && scan->big[c->next_big].start == *pos) return convert_container(c, pos);
+  active_arena = &c->st->nodes;
+  tree = cJSON_ParseWithLengthOpts(c->parse_text + *pos, c->len - *pos, &end, 0);
+  active_arena = NULL;
+  if (tree == NULL || end == NULL) return 0;
+  push_value(c, tree);
+  *pos = (size_t)(end - c->parse_text);
+  arena_clear(&c->st->nodes, 1);
+  return 1;
+}
+
 static int json_decode(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   lua_Integer max_depth = luaL_optinteger(L, 2, AUR_JSON_DEFAULT_DEPTH);
   decode_state *st;
   converter c;
-  const char *end = NULL;
+  size_t pos;
+  int top;
   luaL_argcheck(L, max_depth >= 1 && max_depth <= AUR_JSON_DEFAULT_DEPTH, 2,
                 "nesting limit must be between 1 and 1000");
   st = (decode_state *)lua_touserdata(L, lua_upvalueindex(1));
@@ -284,28 +346,24 @@ static int json_decode(lua_State *L) {
       memset(st->patched + at + 1, ' ', n - 1);
     }
   }
-  if (!arena_reserve(&st->nodes, arena_estimate(&st->scan))) {
-    state_clear(st);
-    return luaL_error(L, "out of memory");
-  }
-  active_arena = &st->nodes;
-  st->tree = cJSON_ParseWithLengthOpts(st->patched != NULL ? st->patched : text, len, &end, 0);
-  active_arena = NULL;
-  if (st->tree == NULL) {
+  c.L = L;
+  c.st = st;
+  c.text = text;
+  c.len = len;
+  c.parse_text = st->patched != NULL ? st->patched : text;
+  c.next_number = c.next_string = c.next_nul = c.next_big = 0;
+  c.array_mt = lua_upvalueindex(2);
+  c.object_mt = lua_upvalueindex(3);
+  top = lua_gettop(L);
+  pos = skip_ws_at(c.parse_text, 0);
+  if (!convert_value(&c, &pos)) {
     /* valid JSON that cJSON cannot hold (memory) */
+    lua_settop(L, top);
     state_clear(st);
     lua_pushnil(L);
     lua_pushliteral(L, "cannot decode JSON: cJSON failed (out of memory?)");
     return 2;
   }
-  c.L = L;
-  c.st = st;
-  c.text = text;
-  c.len = len;
-  c.next_number = c.next_string = c.next_nul = 0;
-  c.array_mt = lua_upvalueindex(2);
-  c.object_mt = lua_upvalueindex(3);
-  push_value(&c, st->tree);
   state_clear(st);
   return 1;
 }

@@ -26,7 +26,7 @@ static int fail(scanner *sc, const char *why) {
 static void skip_ws(scanner *sc) {
   while (sc->pos < sc->len) {
     unsigned char c = sc->s[sc->pos];
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return;
+    if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r')) return;
     sc->pos++;
   }
 }
@@ -117,6 +117,18 @@ void aur_json_validate_init(void) {
   for (c = 0x20; c < 0x80; c++) plain_byte[c] = (unsigned char)(c != '"' && c != '\\');
 }
 
+/* Eight bytes at a time: nonzero when any of them is '"', '\\', a control
+ * character or not ASCII (then the byte loop looks closer). */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+static unsigned long long special_bytes(const unsigned char *p) {
+  unsigned long long x, quote, backslash;
+  memcpy(&x, p, sizeof x);
+  quote = x ^ (ONES * '"');
+  backslash = x ^ (ONES * '\\');
+  return ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((x - ONES * 0x20) & ~x) | (x & HIGHS);
+}
+
 static int scan_string(scanner *sc) {
   const unsigned char *s = sc->s;
   size_t start = sc->pos;
@@ -126,6 +138,7 @@ static int scan_string(scanner *sc) {
   for (;;) {
     unsigned char c;
     size_t pos = sc->pos, len = sc->len;
+    while (pos + 8 <= len && (special_bytes(s + pos) & HIGHS) == 0) pos += 8;
     while (pos < len && plain_byte[s[pos]]) pos++;
     sc->pos = pos;
     if (sc->pos >= sc->len) return fail(sc, "unterminated string");
@@ -165,7 +178,6 @@ static int scan_string(scanner *sc) {
     }
   }
   if (has_nul && !push_nul_string(sc, ordinal, start)) return 0;
-  sc->scan->string_bytes += sc->pos - start;
   return 1;
 }
 
@@ -234,8 +246,29 @@ static int scan_literal(scanner *sc, const char *word) {
 
 static int scan_value(scanner *sc);
 
+/* Records a container longer than aur_json_split_bytes (when it closes, so
+ * in post-order; aur_json_validate sorts them by start). */
+size_t aur_json_split_bytes = AUR_JSON_SPLIT_BYTES;
+
+static int push_big(scanner *sc, size_t start, size_t count) {
+  aur_json_scan *scan = sc->scan;
+  if (sc->pos - start <= aur_json_split_bytes) return 1;
+  if (scan->nbig == scan->big_cap) {
+    size_t cap = scan->big_cap ? scan->big_cap * 2 : 16;
+    aur_json_big *b = realloc(scan->big, cap * sizeof *b);
+    if (b == NULL) return fail(sc, "out of memory");
+    scan->big = b;
+    scan->big_cap = cap;
+  }
+  scan->big[scan->nbig].start = start;
+  scan->big[scan->nbig].count = count;
+  scan->nbig++;
+  return 1;
+}
+
 static int scan_container(scanner *sc, int object) {
   unsigned char close = object ? '}' : ']';
+  size_t start = sc->pos, count = 0;
   if (++sc->depth > sc->max_depth) return fail(sc, "nesting deeper than the limit");
   sc->pos++;
   skip_ws(sc);
@@ -245,6 +278,7 @@ static int scan_container(scanner *sc, int object) {
     return 1;
   }
   for (;;) {
+    count++;
     if (object) {
       if (sc->pos >= sc->len || sc->s[sc->pos] != '"') return fail(sc, "object key (a string) expected");
       if (!scan_string(sc)) return 0;
@@ -264,7 +298,7 @@ static int scan_container(scanner *sc, int object) {
     if (sc->s[sc->pos] == close) {
       sc->pos++;
       sc->depth--;
-      return 1;
+      return push_big(sc, start, count);
     }
     return fail(sc, object ? "',' or '}' expected" : "',' or ']' expected");
   }
@@ -274,7 +308,6 @@ static int scan_value(scanner *sc) {
   unsigned char c;
   if (sc->pos >= sc->len) return fail(sc, "value expected");
   c = sc->s[sc->pos];
-  sc->scan->nvalues++;
   switch (c) {
     case '{': return scan_container(sc, 1);
     case '[': return scan_container(sc, 0);
@@ -286,6 +319,11 @@ static int scan_value(scanner *sc) {
       if (c == '-' || is_digit(c)) return scan_number(sc);
       return fail(sc, "unexpected character");
   }
+}
+
+static int big_before(const void *a, const void *b) {
+  size_t x = ((const aur_json_big *)a)->start, y = ((const aur_json_big *)b)->start;
+  return x < y ? -1 : x > y;
 }
 
 int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *scan) {
@@ -301,12 +339,12 @@ int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *s
   if (!scan_value(&sc)) return 0;
   skip_ws(&sc);
   if (sc.pos != len) return fail(&sc, "unexpected data after the JSON value");
+  if (scan->nbig > 1) qsort(scan->big, scan->nbig, sizeof *scan->big, big_before);
   return 1;
 }
 
 void aur_json_scan_reset(aur_json_scan *scan) {
-  scan->nnumbers = scan->nnul = scan->nlong = 0;
-  scan->nvalues = scan->string_bytes = 0;
+  scan->nnumbers = scan->nnul = scan->nlong = scan->nbig = 0;
   scan->error = NULL;
   scan->error_pos = 0;
 }
@@ -317,6 +355,9 @@ void aur_json_scan_free(aur_json_scan *scan) {
   free(scan->nul_offsets);
   free(scan->long_numbers);
   scan->long_numbers = NULL;
+  free(scan->big);
+  scan->big = NULL;
+  scan->big_cap = 0;
   scan->nlong = scan->long_cap = 0;
   scan->numbers = NULL;
   scan->nul_strings = NULL;
