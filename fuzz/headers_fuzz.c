@@ -1,6 +1,8 @@
 /* headers_fuzz.c: libFuzzer target for the response-header collector
  * (aur_headers_feed, response.c) and the Lua tables built from it
- * (aur_headers_push, the case-insensitive headers metatable).
+ * (aur_headers_push, the case-insensitive headers metatable, and the
+ * header_list a Response builds from its raw_headers on first read, which must
+ * list exactly the fields the collector found).
  *
  * Input: byte 0 picks max_header_size (0 = no limit, else byte * 64); the rest
  * is split into lines after each '\n', each line handed over as libcurl's
@@ -24,19 +26,39 @@ static void check(int cond, const char *what) {
 static int push_and_probe(lua_State *L1) {
   const aur_headers *h = (const aur_headers *)lua_touserdata(L1, 1);
   size_t i;
-  aur_headers_push(L1, h);                /* headers, header_list */
-  check(aur_rawlen(L1, -1) == h->count, "header_list length");
+  aur_headers_push(L1, h);                /* headers */
+  /* a Response holding the raw block: its header_list */
+  lua_newtable(L1);
+  lua_pushlstring(L1, h->raw.data != NULL ? h->raw.data : "", h->raw.len);
+  lua_setfield(L1, -2, "raw_headers");
+  luaL_setmetatable(L1, AUR_RESPONSE_MT);
+  lua_getfield(L1, -1, "header_list");
+  check(lua_istable(L1, -1) && aur_rawlen(L1, -1) == h->count, "header_list length");
+  for (i = 0; i < h->count; i++) {
+    const aur_header_field *f = &h->fields[i];
+    size_t n;
+    const char *s;
+    lua_rawgeti(L1, -1, (int)i + 1);
+    lua_rawgeti(L1, -1, 1);
+    s = lua_tolstring(L1, -1, &n);
+    check(s != NULL && n == f->name_len && memcmp(s, h->text.data + f->name, n) == 0, "header_list name");
+    lua_rawgeti(L1, -2, 2);
+    s = lua_tolstring(L1, -1, &n);
+    check(s != NULL && n == f->value_len && memcmp(s, h->text.data + f->value, n) == 0, "header_list value");
+    lua_pop(L1, 3);
+  }
+  lua_pop(L1, 2);                         /* header_list, response */
   for (i = 0; i < h->count; i++) {
     const aur_header_field *f = &h->fields[i];
     /* the original-case name must find a value through __index */
     lua_pushlstring(L1, h->text.data + f->name, f->name_len);
-    lua_gettable(L1, -3);
+    lua_gettable(L1, -2);
     check(lua_type(L1, -1) == LUA_TSTRING, "case-insensitive lookup");
     check(lua_rawlen(L1, -1) >= f->value_len, "joined value length");
     lua_pop(L1, 1);
   }
   lua_pushinteger(L1, 1);
-  lua_gettable(L1, -3);                   /* non-string key: nil, no crash */
+  lua_gettable(L1, -2);                   /* non-string key: nil, no crash */
   check(lua_isnil(L1, -1), "integer key");
   return 0;
 }
@@ -82,6 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lua_pushlightuserdata(L, &h);
     if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
       const char *msg = lua_tostring(L, -1);
+      if (msg == NULL || strstr(msg, "memory") == NULL) fprintf(stderr, "Lua error: %s\n", msg ? msg : "?");
       check(msg != NULL && strstr(msg, "memory") != NULL, "Lua error other than memory");
     }
     lua_settop(L, 0);

@@ -298,7 +298,7 @@ describe("aurous.core HTTP", function()
       assert.truthy(text:find("Set-Cookie=a=1; Path=/|Set-Cookie=b=2; Path=/|X-Multi=one|X-Multi=two|"
         .. "Mixed-Case-Header=MiXeD|X-Empty=|X-Folded=part one part two", 1, true), text)
       local names = 0
-      for name in pairs(resp.headers) do names = names + 1 end
+      for _ in pairs(resp.headers) do names = names + 1 end
       local distinct = {}
       for _, kv in ipairs(list) do distinct[kv[1]:lower()] = true end
       local n_distinct = 0
