@@ -14,13 +14,16 @@ CFLAGS   ?= -O2 -g
 WARN     := -std=c99 -Wall -Wextra -Werror -pedantic -D_POSIX_C_SOURCE=200809L
 SANFLAGS ?=
 BUILD    := build/$(LUA)$(if $(SANFLAGS),-san,)
-# two shared objects: aurous.core (JSON, crypto, clock) and aurous.core.http
-# (libcurl), which core.c loads on first use so that `require` stays fast
-CORE_SRCS := src/core.c src/clock.c src/crypto.c src/json_validate.c src/json_decode.c src/json_encode.c
+# three shared objects: aurous.core (JSON, clock), aurous.core.http (libcurl)
+# and aurous.core.crypto (libcrypto); core.c loads the last two on first use so
+# that `require` stays fast
+CORE_SRCS := src/core.c src/clock.c src/json_validate.c src/json_decode.c src/json_encode.c
 HTTP_SRCS := src/http_module.c src/session.c src/transfer.c src/response.c
+CRYPTO_SRCS := src/crypto.c
 HDRS     := $(wildcard src/*.h)
 CORE     := $(BUILD)/aurous/core.so
 HTTP     := $(BUILD)/aurous/core/http.so
+CRYPTO   := $(BUILD)/aurous/core/crypto.so
 
 # Debian packages, by need
 PKGS_BUILD := gcc make pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libcjson-dev libssl-dev python3
@@ -32,17 +35,22 @@ PKGS_TEST  := $(PKGS_BUILD) lua-busted valgrind clang lua5.3 liblua5.3-dev lua5.
 
 all: build
 
-build: $(CORE) $(HTTP)
+build: $(CORE) $(HTTP) $(CRYPTO)
 
 $(CORE): $(CORE_SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(CORE_SRCS) \
-	  $$(pkg-config --cflags $(LUA_PC) libcjson libcrypto) $$(pkg-config --libs libcjson libcrypto)
+	  $$(pkg-config --cflags $(LUA_PC) libcjson) $$(pkg-config --libs libcjson)
 
 $(HTTP): $(HTTP_SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(HTTP_SRCS) \
 	  $$(pkg-config --cflags $(LUA_PC) libcurl) $$(pkg-config --libs libcurl)
+
+$(CRYPTO): $(CRYPTO_SRCS) $(HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(CRYPTO_SRCS) \
+	  $$(pkg-config --cflags $(LUA_PC) libcrypto) $$(pkg-config --libs libcrypto)
 
 deps:
 	@scripts/ensure-packages $(PKGS_BUILD)

@@ -29,11 +29,19 @@ build = {
   type = "builtin",
   modules = {
     ["aurous.core"] = {
-      sources = { "src/core.c", "src/clock.c", "src/crypto.c", "src/json_validate.c", "src/json_decode.c", "src/json_encode.c" },
+      sources = { "src/core.c", "src/clock.c", "src/json_validate.c", "src/json_decode.c", "src/json_encode.c" },
       defines = { "_POSIX_C_SOURCE=200809L" },
-      libraries = { "cjson", "crypto" },
-      incdirs = { "$(CJSON_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(CJSON_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      libraries = { "cjson" },
+      incdirs = { "$(CJSON_INCDIR)" },
+      libdirs = { "$(CJSON_LIBDIR)" },
+    },
+    -- HMAC, constant-time compare, random bytes: loaded by aurous.core on first use
+    ["aurous.core.crypto"] = {
+      sources = { "src/crypto.c" },
+      defines = { "_POSIX_C_SOURCE=200809L" },
+      libraries = { "crypto" },
+      incdirs = { "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(OPENSSL_LIBDIR)" },
     },
     -- the HTTP half, loaded by aurous.core on first use (core.session / core.transfer)
     ["aurous.core.http"] = {

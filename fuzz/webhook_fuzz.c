@@ -23,6 +23,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int luaopen_aurous_core(lua_State *L);
+int luaopen_aurous_core_crypto(lua_State *L);
 
 static lua_State *L;
 
@@ -77,11 +78,13 @@ static void setup(void) {
   L = luaL_newstate();
   if (L == NULL) abort();
   luaL_openlibs(L);
-  /* the real core, linked in, as package.preload['aurous.core'] */
+  /* the real core, linked in, as package.preload['aurous.core'] (and its crypto part) */
   lua_getglobal(L, "package");
   lua_getfield(L, -1, "preload");
   lua_pushcfunction(L, luaopen_aurous_core);
   lua_setfield(L, -2, "aurous.core");
+  lua_pushcfunction(L, luaopen_aurous_core_crypto);
+  lua_setfield(L, -2, "aurous.core.crypto");
   lua_pop(L, 1);
   if (dir == NULL) dir = "lua";
   snprintf(path, sizeof path, "%s/?.lua;%s/?/init.lua", dir, dir);

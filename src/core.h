@@ -7,9 +7,9 @@
 #include "compat.h"
 
 void aur_open_json(lua_State *L);     /* json_decode.c + json_encode.c: json_decode, json_encode, null, json_array_mt, json_object_mt */
-void aur_open_crypto(lua_State *L);   /* crypto.c: hmac_sha256_hex, constant_time_equal, random_bytes */
 void aur_open_clock(lua_State *L);    /* clock.c: now, sleep */
-/* In the aurous.core.http module (http_module.c), loaded on first use: */
+/* crypto.c is the aurous.core.crypto module (luaopen_aurous_core_crypto), loaded on first use.
+ * In the aurous.core.http module (http_module.c), loaded on first use: */
 void aur_open_session(lua_State *L);  /* session.c: session() */
 void aur_open_transfer(lua_State *L); /* transfer.c: transfer() */
 

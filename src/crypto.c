@@ -1,4 +1,6 @@
-/* crypto.c: HMAC-SHA256 (hex), constant-time comparison and random bytes, from libcrypto. */
+/* crypto.c: luaopen_aurous_core_crypto: HMAC-SHA256 (hex), constant-time
+ * comparison and random bytes, from libcrypto. Its own shared object, which
+ * core.c loads the first time one of these names is looked up. */
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -45,12 +47,16 @@ static int crypto_random_bytes(lua_State *L) {
   return 1;
 }
 
-void aur_open_crypto(lua_State *L) {
+int luaopen_aurous_core_crypto(lua_State *L);
+
+int luaopen_aurous_core_crypto(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"hmac_sha256_hex", crypto_hmac_sha256_hex},
     {"constant_time_equal", crypto_constant_time_equal},
     {"random_bytes", crypto_random_bytes},
     {NULL, NULL}
   };
+  lua_newtable(L);
   aur_setfuncs(L, fns);
+  return 1;
 }
