@@ -135,33 +135,67 @@ print(string.format("%s; aurous %s; cjson %s; dkjson %s; %.1fs per case",
 print(string.format("%-8s %-7s %9s %10s %10s %10s %9s %9s",
   "payload", "op", "bytes", "aurous", "cjson", "dkjson", "a/cjson", "a/dkjson"))
 
+-- Each aurous/cjson ratio is the median of ROUNDS rounds, the two libraries
+-- measured back to back in each round (this machine drifts from minute to minute).
+local ROUNDS = tonumber(os.getenv("AUROUS_BENCH_JSON_ROUNDS") or "") or 5
+local function median(t)
+  local c = {}
+  for i, v in ipairs(t) do c[i] = v end
+  table.sort(c)
+  local n = #c
+  return n % 2 == 1 and c[(n + 1) / 2] or (c[n / 2] + c[n / 2 + 1]) / 2
+end
+
+local has_bench, B = pcall(require, "bench")
+local rows = has_bench and B.rows("json") or nil
+
 local summary = {}
 for _, case in ipairs(cases) do
   local values = {}
   for _, lib in ipairs(libs) do values[lib.name] = with_null(case.value, lib.null) end
   local text = assert(core.json_encode(values.aurous))
   local bytes = #text
-  local ops = { "encode" }
-  if core.json_decode then ops[2] = "decode" end
-  for _, op in ipairs(ops) do
+  for _, op in ipairs({ "encode", "decode" }) do
+    local rates, ratios = {}, {}
+    for _, lib in ipairs(libs) do rates[lib.name] = {} end
+    for round = 1, ROUNDS do
+      for _, lib in ipairs(libs) do
+        local f = lib[op]
+        local v = op == "encode" and values[lib.name] or text
+        if lib.name == "dkjson" then
+          if round == 1 then -- dkjson is 10-30x slower: one measurement (one call for the big payloads)
+            if bytes > 2e6 then
+              local t0 = clock()
+              f(v)
+              rates.dkjson[1] = mbps(bytes, clock() - t0)
+            else
+              rates.dkjson[1] = mbps(bytes, time(function() return f(v) end))
+            end
+          end
+        else
+          rates[lib.name][round] = mbps(bytes, time(function() return f(v) end))
+        end
+      end
+      if rates.cjson[round] then ratios[round] = rates.aurous[round] / rates.cjson[round] end
+    end
     local rate = {}
-    for _, lib in ipairs(libs) do
-      local f = lib[op]
-      local v = op == "encode" and values[lib.name] or text
-      local skip = lib.name == "dkjson" and bytes > 2e6 and MIN_TIME < 2  -- dkjson is slow: one run
-      if skip then
-        local t0 = clock()
-        f(v)
-        rate[lib.name] = mbps(bytes, clock() - t0)
-      else
-        rate[lib.name] = mbps(bytes, time(function() return f(v) end))
+    for name, list in pairs(rates) do if #list > 0 then rate[name] = median(list) end end
+    local ratio_cjson = #ratios > 0 and median(ratios) or nil
+    local function col(n) return rate[n] and string.format("%7.1f MB/s", rate[n]) or "      -   " end
+    local function ratio(r) return r and string.format("%8.2fx", r) or "       -" end
+    print(string.format("%-8s %-7s %9d %s %s %s %s %s", case.name, op, bytes,
+      col("aurous"), col("cjson"), col("dkjson"), ratio(ratio_cjson), ratio(rate.dkjson and rate.aurous / rate.dkjson)))
+    if ratio_cjson then
+      summary[#summary + 1] = string.format("%s %s %.2fx", case.name, op, ratio_cjson)
+      if rows then
+        rows:add("json", string.format("%s %s (%d bytes): aurous / lua-cjson", case.name, op, bytes),
+          string.format("%.2fx", ratio_cjson), ">= 1x (as fast)", ratio_cjson >= 1)
       end
     end
-    local function col(n) return rate[n] and string.format("%7.1f MB/s", rate[n]) or "      -   " end
-    local function ratio(n) return rate[n] and string.format("%8.2fx", rate.aurous / rate[n]) or "       -" end
-    print(string.format("%-8s %-7s %9d %s %s %s %s %s", case.name, op, bytes,
-      col("aurous"), col("cjson"), col("dkjson"), ratio("cjson"), ratio("dkjson")))
-    if rate.cjson then summary[#summary + 1] = string.format("%s %s %.2fx", case.name, op, rate.aurous / rate.cjson) end
+    if rows and rate.dkjson then
+      rows:add("json", string.format("%s %s: aurous / dkjson", case.name, op), string.format("%.1fx", rate.aurous / rate.dkjson))
+    end
   end
 end
-print("aurous/cjson: " .. table.concat(summary, ", "))
+print("aurous/cjson (median of " .. ROUNDS .. " rounds): " .. table.concat(summary, ", "))
+if rows then rows:save() end
