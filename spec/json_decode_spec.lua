@@ -166,3 +166,42 @@ describe("json_decode of long documents", function()
     assert.same(expected, decode(text))
   end)
 end)
+
+describe("json_decode run by a finalizer during another decode", function()
+  -- An allocation of a decode may run __gc handlers, which may decode JSON
+  -- themselves: the inner decode must not touch the outer one's buffers.
+  it("leaves both decodes intact", function()
+    local parts = {}
+    for i = 1, 3000 do
+      parts[i] = string.format('{"id":"img_%05d","n":%d,"tags":["a","b","c"],"s":"%s"}', i, i, string.rep("x", 20))
+    end
+    local text = "[" .. table.concat(parts, ",") .. "]"
+    local during, inner_bad, outer = 0, 0, false
+    local function handler()
+      if outer then during = during + 1 end
+      local v = decode('{"a":[1,2,3],"b":"' .. string.rep("y", 50) .. '"}')
+      if not (v and v.a[3] == 3 and #v.b == 50) then inner_bad = inner_bad + 1 end
+    end
+    for _ = 1, 8 do
+      for _ = 1, 2000 do
+        if newproxy then
+          local p = newproxy(true)
+          getmetatable(p).__gc = handler
+        else
+          setmetatable({}, { __gc = handler })
+        end
+      end
+      outer = true
+      local v = decode(text)
+      outer = false
+      assert.equal(3000, #v)
+      for i = 1, 3000, 499 do
+        assert.equal(string.format("img_%05d", i), v[i].id)
+        assert.same({ "a", "b", "c" }, v[i].tags)
+      end
+    end
+    collectgarbage()
+    assert.is_true(during > 0, "no finalizer ran during a decode: the spec tested nothing")
+    assert.equal(0, inner_bad)
+  end)
+end)

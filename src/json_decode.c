@@ -1,5 +1,7 @@
 /* json_decode.c: JSON text to Lua values. The strict scan (json_validate.c)
- * runs first; cJSON then builds the tree that is converted here. Decoded
+ * runs first; cJSON then builds trees that are converted here (one tree for the
+ * whole text, or one per element of a container over AUR_JSON_SPLIT_BYTES,
+ * which this file walks itself). Decoded
  * arrays and objects carry marker metatables so they encode back as they came.
  * Also registers the codec's module fields (aur_open_json). */
 #include <stddef.h>
@@ -105,10 +107,14 @@ static void hook_free(void *p) {
   free(p);
 }
 
-/* Everything malloc'd during a decode, owned by one userdata per Lua state
- * (an upvalue of json_decode), so that a Lua error (out of memory) while building
- * tables leaks nothing and the next decode reuses the buffers. */
+/* Everything malloc'd during a decode, owned by a userdata so that a Lua error
+ * (out of memory) while building tables leaks nothing. One of them, an upvalue
+ * of json_decode, serves every decode of a Lua state and keeps its buffers;
+ * a decode that finds it busy (a decode run by a __gc handler that an
+ * allocation of another decode triggered, or any decode after one that raised
+ * an error) gets a state of its own, collected after the call. */
 typedef struct decode_state {
+  int busy;
   arena nodes;      /* cJSON's trees live here: never cJSON_Delete'd */
   aur_json_scan scan;
   char *tmp;        /* scratch for strings holding \u0000 */
@@ -130,6 +136,14 @@ static void state_clear(decode_state *st) {
   st->tmp = NULL;
   free(st->patched);
   st->patched = NULL;
+}
+
+static decode_state *push_new_state(lua_State *L) {
+  decode_state *st = (decode_state *)lua_newuserdata(L, sizeof *st);
+  memset(st, 0, sizeof *st);
+  luaL_getmetatable(L, DECODE_STATE);
+  lua_setmetatable(L, -2);
+  return st;
 }
 
 static int state_gc(lua_State *L) {
@@ -319,11 +333,13 @@ static int json_decode(lua_State *L) {
   luaL_argcheck(L, max_depth >= 1 && max_depth <= AUR_JSON_DEFAULT_DEPTH, 2,
                 "nesting limit must be between 1 and 1000");
   st = (decode_state *)lua_touserdata(L, lua_upvalueindex(1));
-  state_clear(st); /* a decode that raised an error left its buffers */
+  if (st->busy) st = push_new_state(L);
+  st->busy = 1;
   if (!aur_json_validate(text, len, (int)max_depth, &st->scan)) {
     size_t at = st->scan.error_pos;
     const char *why = st->scan.error;
     state_clear(st);
+    st->busy = 0;
     lua_pushnil(L);
     if (strcmp(why, "unexpected character") == 0 && at < len && text[at] > 0x20 && text[at] < 0x7F)
       lua_pushfstring(L, "invalid JSON at byte %d: unexpected character '%c'", (int)(at + 1), text[at]);
@@ -337,6 +353,7 @@ static int json_decode(lua_State *L) {
     st->patched = malloc(len + 1);
     if (st->patched == NULL) {
       state_clear(st);
+      st->busy = 0;
       return luaL_error(L, "out of memory");
     }
     memcpy(st->patched, text, len + 1);
@@ -360,11 +377,13 @@ static int json_decode(lua_State *L) {
     /* valid JSON that cJSON cannot hold (memory) */
     lua_settop(L, top);
     state_clear(st);
+    st->busy = 0;
     lua_pushnil(L);
     lua_pushliteral(L, "cannot decode JSON: cJSON failed (out of memory?)");
     return 2;
   }
   state_clear(st);
+  st->busy = 0;
   return 1;
 }
 
@@ -390,12 +409,7 @@ void aur_open_json(lua_State *L) {
   lua_pushlightuserdata(L, NULL);
   lua_setfield(L, -2, "null");
   /* json_decode's upvalues: its decode state and the two marker metatables */
-  {
-    decode_state *st = (decode_state *)lua_newuserdata(L, sizeof *st);
-    memset(st, 0, sizeof *st);
-    luaL_getmetatable(L, DECODE_STATE);
-    lua_setmetatable(L, -2);
-  }
+  (void)push_new_state(L);
   luaL_getmetatable(L, AUR_JSON_ARRAY_MT);
   luaL_getmetatable(L, AUR_JSON_OBJECT_MT);
   lua_pushcclosure(L, json_decode, 3);
