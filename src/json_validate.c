@@ -246,10 +246,10 @@ static int scan_literal(scanner *sc, const char *word) {
 
 static int scan_value(scanner *sc);
 
-/* Records a container longer than aur_json_split_bytes (when it closes, so
- * in post-order; aur_json_validate sorts them by start). */
 size_t aur_json_split_bytes = AUR_JSON_SPLIT_BYTES;
 
+/* Records a container longer than aur_json_split_bytes (when it closes, so
+ * in post-order; aur_json_validate sorts them by start). */
 static int push_big(scanner *sc, size_t start, size_t count) {
   aur_json_scan *scan = sc->scan;
   if (sc->pos - start <= aur_json_split_bytes) return 1;
