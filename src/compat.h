@@ -62,7 +62,7 @@ static inline void aur_setmetatable(lua_State *L, const char *tname) {
 #endif
 
 /* Creates the metatable `tname` (if new) with __index = itself, sets `methods`
- * in it, and leaves it on the stack. __close is added by the caller on 5.4. */
+ * in it, and leaves it on the stack. aur_setclose adds __close on 5.4. */
 static inline void aur_newclass(lua_State *L, const char *tname, const luaL_Reg *methods) {
   if (luaL_newmetatable(L, tname)) {
     aur_setfuncs(L, methods);
@@ -73,10 +73,16 @@ static inline void aur_newclass(lua_State *L, const char *tname, const luaL_Reg 
   }
 }
 
+/* Sets `close` as __close of the metatable at the top of the stack, where the
+ * interpreter has to-be-closed variables (5.4); does nothing elsewhere. */
+static inline void aur_setclose(lua_State *L, lua_CFunction close) {
 #if LUA_VERSION_NUM >= 504
-#define AUR_HAS_CLOSE 1
+  lua_pushcfunction(L, close);
+  lua_setfield(L, -2, "__close");
 #else
-#define AUR_HAS_CLOSE 0
+  (void)L;
+  (void)close;
 #endif
+}
 
 #endif

@@ -31,15 +31,27 @@ static void skip_ws(scanner *sc) {
   }
 }
 
+/* The scan's growable arrays: `array` with room for at least `need` entries
+ * of `size` bytes (capacity doubled from `first`, *cap updated), or NULL when
+ * out of memory (then `array` and *cap are as they were). */
+static void *reserve(void *array, size_t *cap, size_t need, size_t size, size_t first) {
+  size_t n = *cap ? *cap : first;
+  void *p;
+  if (need <= *cap) return array;
+  while (n < need) {
+    if (n > (size_t)-1 / 2 / size) return NULL;
+    n *= 2;
+  }
+  p = realloc(array, n * size);
+  if (p != NULL) *cap = n;
+  return p;
+}
+
 static int push_number(scanner *sc, int kind, long long value, double dvalue) {
   aur_json_scan *scan = sc->scan;
-  if (scan->nnumbers == scan->numbers_cap) {
-    size_t cap = scan->numbers_cap ? scan->numbers_cap * 2 : 64;
-    aur_json_number *p = realloc(scan->numbers, cap * sizeof *p);
-    if (p == NULL) return fail(sc, "out of memory");
-    scan->numbers = p;
-    scan->numbers_cap = cap;
-  }
+  aur_json_number *p = reserve(scan->numbers, &scan->numbers_cap, scan->nnumbers + 1, sizeof *p, 64);
+  if (p == NULL) return fail(sc, "out of memory");
+  scan->numbers = p;
   scan->numbers[scan->nnumbers].kind = kind;
   scan->numbers[scan->nnumbers].value = value;
   scan->numbers[scan->nnumbers].dvalue = dvalue;
@@ -49,16 +61,15 @@ static int push_number(scanner *sc, int kind, long long value, double dvalue) {
 
 static int push_nul_string(scanner *sc, size_t ordinal, size_t offset) {
   aur_json_scan *scan = sc->scan;
-  if (scan->nnul == scan->nul_cap) {
-    size_t cap = scan->nul_cap ? scan->nul_cap * 2 : 8;
-    size_t *a = realloc(scan->nul_strings, cap * sizeof *a);
-    if (a == NULL) return fail(sc, "out of memory");
-    scan->nul_strings = a;
-    a = realloc(scan->nul_offsets, cap * sizeof *a);
-    if (a == NULL) return fail(sc, "out of memory");
-    scan->nul_offsets = a;
-    scan->nul_cap = cap;
-  }
+  size_t cap = scan->nul_cap; /* the two arrays share it */
+  size_t *a = reserve(scan->nul_strings, &cap, scan->nnul + 1, sizeof *a, 8);
+  if (a == NULL) return fail(sc, "out of memory");
+  scan->nul_strings = a;
+  cap = scan->nul_cap;
+  a = reserve(scan->nul_offsets, &cap, scan->nnul + 1, sizeof *a, 8);
+  if (a == NULL) return fail(sc, "out of memory");
+  scan->nul_offsets = a;
+  scan->nul_cap = cap;
   scan->nul_strings[scan->nnul] = ordinal;
   scan->nul_offsets[scan->nnul] = offset;
   scan->nnul++;
@@ -217,13 +228,9 @@ static int scan_number(scanner *sc) {
      * literal out of cJSON's copy and uses the value read here. The Lua string
      * is NUL-terminated, and strtod stops at the end of the validated literal. */
     aur_json_scan *scan = sc->scan;
-    if (scan->nlong + 2 > scan->long_cap) {
-      size_t cap = scan->long_cap ? scan->long_cap * 2 : 8;
-      size_t *a = realloc(scan->long_numbers, cap * sizeof *a);
-      if (a == NULL) return fail(sc, "out of memory");
-      scan->long_numbers = a;
-      scan->long_cap = cap;
-    }
+    size_t *a = reserve(scan->long_numbers, &scan->long_cap, scan->nlong + 2, sizeof *a, 8);
+    if (a == NULL) return fail(sc, "out of memory");
+    scan->long_numbers = a;
     scan->long_numbers[scan->nlong++] = start;
     scan->long_numbers[scan->nlong++] = sc->pos - start;
     return push_number(sc, AUR_NUM_LONG, 0, strtod((const char *)s + start, NULL));
@@ -252,14 +259,11 @@ size_t aur_json_split_bytes = AUR_JSON_SPLIT_BYTES;
  * in post-order; aur_json_validate sorts them by start). */
 static int push_big(scanner *sc, size_t start, size_t count) {
   aur_json_scan *scan = sc->scan;
+  aur_json_big *b;
   if (sc->pos - start <= aur_json_split_bytes) return 1;
-  if (scan->nbig == scan->big_cap) {
-    size_t cap = scan->big_cap ? scan->big_cap * 2 : 16;
-    aur_json_big *b = realloc(scan->big, cap * sizeof *b);
-    if (b == NULL) return fail(sc, "out of memory");
-    scan->big = b;
-    scan->big_cap = cap;
-  }
+  b = reserve(scan->big, &scan->big_cap, scan->nbig + 1, sizeof *b, 16);
+  if (b == NULL) return fail(sc, "out of memory");
+  scan->big = b;
   scan->big[scan->nbig].start = start;
   scan->big[scan->nbig].count = count;
   scan->nbig++;

@@ -209,10 +209,7 @@ void aur_open_session(lua_State *L) {
     {NULL, NULL}
   };
   aur_newclass(L, AUR_SESSION_MT, methods);
-#if AUR_HAS_CLOSE
-  lua_pushcfunction(L, session_close);
-  lua_setfield(L, -2, "__close");
-#endif
+  aur_setclose(L, session_close);
   lua_pop(L, 1);
   lua_pushcfunction(L, session_new);
   lua_setfield(L, -2, "session");

@@ -792,10 +792,7 @@ void aur_open_transfer(lua_State *L) {
     {NULL, NULL}
   };
   aur_newclass(L, AUR_TRANSFER_MT, methods);
-#if AUR_HAS_CLOSE
-  lua_pushcfunction(L, transfer_close);
-  lua_setfield(L, -2, "__close");
-#endif
+  aur_setclose(L, transfer_close);
   lua_pop(L, 1);
   aur_response_init(L);
   lua_pushcfunction(L, transfer_new);
