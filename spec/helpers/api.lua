@@ -84,13 +84,7 @@ function api.tmpname(suffix)
   return name .. (suffix or "")
 end
 
-function api.read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+api.read = mock.read_file
 
 function api.write(path, data)
   local f = assert(io.open(path, "wb"))

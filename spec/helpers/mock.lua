@@ -62,6 +62,7 @@ end
 
 local SERVER = this_dir() .. "/../mock/server.py"
 M.server_path = SERVER
+M.read_file = read_file -- the contents of a file, or nil
 
 local function config_of(opts)
   local cfg = {}
