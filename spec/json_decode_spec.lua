@@ -91,6 +91,47 @@ describe("json_decode", function()
     assert.has_error(function() decode({}) end)
     assert.has_error(function() decode() end)
   end)
+
+  -- The scan checks string bytes eight at a time and jumps to the first one that
+  -- needs a closer look; the end of the text is found by the Lua string's NUL.
+  it("finds the first byte a string must not hold as it is, wherever it falls", function()
+    local fill = "abcdefghijklmnopqrstuvwxyz0123456789"
+    for len = 0, 26 do
+      for at = 0, len do
+        local before, after = fill:sub(1, at), fill:sub(at + 1, len)
+        for _, ok in ipairs({ "\195\169", "\226\130\172", "\240\159\142\168", "\\\"", "\\u00e9" }) do
+          local want = before .. (ok:sub(1, 1) == "\\" and (ok == "\\\"" and "\"" or "\195\169") or ok) .. after
+          assert.equal(want, decode('"' .. before .. ok .. after .. '"'))
+          assert.same({ k = want }, decode('{"k":"' .. before .. ok .. after .. '"}'))
+        end
+        -- the first bad byte is named even when more follow it
+        for _, bad in ipairs({ { "\1", "control character" }, { "\0", "control character" },
+            { "\255", "invalid UTF-8" }, { "\195(", "invalid UTF-8" }, { "\\x", "invalid escape" } }) do
+          local _, err = decode('"' .. before .. bad[1] .. after .. "\1\255" .. '"')
+          assert.equal("invalid JSON at byte " .. (at + 2) .. ": " .. bad[2], err:sub(1, #("invalid JSON at byte " .. (at + 2) .. ": " .. bad[2])))
+        end
+        -- cut short: the string never ends
+        local _, err = decode('"' .. before .. after)
+        assert.equal("invalid JSON at byte " .. (len + 2) .. ": unterminated string", err)
+        local _, err2 = decode('"' .. before .. after .. "\\")
+        assert.equal("invalid JSON at byte " .. (len + 2) .. ": unterminated escape", err2)
+        local _, err3 = decode('"' .. before .. after .. "\\u12")
+        assert.equal("invalid JSON at byte " .. (len + 2) .. ": bad \\u escape (four hex digits expected)", err3)
+        local _, err4 = decode('"' .. before .. after .. "\226\130")
+        assert.equal("invalid JSON at byte " .. (len + 2) .. ": invalid UTF-8 in string", err4)
+      end
+    end
+  end)
+
+  it("stops at the end of the text in every token", function()
+    for _, cut in ipairs({ { "[tru", 2, "unexpected character 't'" }, { "[1.", 4, "digit expected after decimal point" },
+        { "[1e", 4, "digit expected in exponent" }, { "[-", 3, "digit expected in number" },
+        { '{"a"', 5, "':' expected after object key" }, { '{"a":', 6, "value expected" },
+        { "[1,", 4, "value expected" }, { "[\0]", 2, "unexpected character" } }) do
+      local _, err = decode(cut[1])
+      assert.equal("invalid JSON at byte " .. cut[2] .. ": " .. cut[3], err, string.format("%q", cut[1]))
+    end
+  end)
 end)
 
 describe("json_decode of long documents", function()

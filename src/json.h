@@ -50,6 +50,7 @@ typedef struct aur_json_scan {
 } aur_json_scan;
 
 /* Strict RFC 8259 check of s[0..len): grammar, numbers, escapes, UTF-8, depth.
+ * s[len] must be '\0' (as in every Lua string): the scan stops there.
  * Returns 1 when valid; 0 with scan->error/error_pos set (or error "out of memory"). */
 /* Fills the scan's lookup table; called once when the module opens. */
 void aur_json_validate_init(void);

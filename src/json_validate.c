@@ -7,28 +7,28 @@
 #include <string.h>
 #include "json.h"
 
+/* Every function below takes a pointer into the text and returns the pointer
+ * past what it accepted, or NULL after recording why it stopped. The text is a
+ * Lua string, so *end is '\0': loops stop there without a bounds check, and a
+ * NUL met before end is an error like any unexpected byte. */
 typedef struct {
-  const unsigned char *s;
-  size_t len, pos;
+  const unsigned char *s, *end;
   int depth, max_depth;
   size_t string_ordinal;
   aur_json_scan *scan;
 } scanner;
 
-static int fail(scanner *sc, const char *why) {
+static const unsigned char *fail(scanner *sc, const unsigned char *at, const char *why) {
   if (sc->scan->error == NULL) {
     sc->scan->error = why;
-    sc->scan->error_pos = sc->pos;
+    sc->scan->error_pos = (size_t)(at - sc->s);
   }
-  return 0;
+  return NULL;
 }
 
-static void skip_ws(scanner *sc) {
-  while (sc->pos < sc->len) {
-    unsigned char c = sc->s[sc->pos];
-    if (c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r')) return;
-    sc->pos++;
-  }
+static const unsigned char *skip_ws(const unsigned char *p) {
+  while (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t') p++;
+  return p;
 }
 
 /* The scan's growable arrays: `array` with room for at least `need` entries
@@ -47,10 +47,9 @@ static void *reserve(void *array, size_t *cap, size_t need, size_t size, size_t 
   return p;
 }
 
-static int push_number(scanner *sc, int kind, long long value, double dvalue) {
-  aur_json_scan *scan = sc->scan;
+static int push_number(aur_json_scan *scan, int kind, long long value, double dvalue) {
   aur_json_number *p = reserve(scan->numbers, &scan->numbers_cap, scan->nnumbers + 1, sizeof *p, 64);
-  if (p == NULL) return fail(sc, "out of memory");
+  if (p == NULL) return 0;
   scan->numbers = p;
   scan->numbers[scan->nnumbers].kind = kind;
   scan->numbers[scan->nnumbers].value = value;
@@ -59,15 +58,14 @@ static int push_number(scanner *sc, int kind, long long value, double dvalue) {
   return 1;
 }
 
-static int push_nul_string(scanner *sc, size_t ordinal, size_t offset) {
-  aur_json_scan *scan = sc->scan;
+static int push_nul_string(aur_json_scan *scan, size_t ordinal, size_t offset) {
   size_t cap = scan->nul_cap; /* the two arrays share it */
   size_t *a = reserve(scan->nul_strings, &cap, scan->nnul + 1, sizeof *a, 8);
-  if (a == NULL) return fail(sc, "out of memory");
+  if (a == NULL) return 0;
   scan->nul_strings = a;
   cap = scan->nul_cap;
   a = reserve(scan->nul_offsets, &cap, scan->nnul + 1, sizeof *a, 8);
-  if (a == NULL) return fail(sc, "out of memory");
+  if (a == NULL) return 0;
   scan->nul_offsets = a;
   scan->nul_cap = cap;
   scan->nul_strings[scan->nnul] = ordinal;
@@ -85,23 +83,23 @@ static int hex_value(unsigned char c) {
   return -1;
 }
 
-/* Four hex digits at s[at..at+4) as a code unit, or -1. */
-static long hex4(const unsigned char *s, size_t len, size_t at) {
+/* Four hex digits at p[0..4) (before end) as a code unit, or -1. */
+static long hex4(const unsigned char *p, const unsigned char *end) {
   long v = 0;
-  size_t i;
-  if (at + 4 > len) return -1;
+  int i;
+  if (end - p < 4) return -1;
   for (i = 0; i < 4; i++) {
-    int h = hex_value(s[at + i]);
+    int h = hex_value(p[i]);
     if (h < 0) return -1;
     v = v * 16 + h;
   }
   return v;
 }
 
-/* Length of the valid UTF-8 sequence at s[at], or 0 (overlongs, surrogates and
- * code points past U+10FFFF are invalid). */
-static size_t utf8_sequence(const unsigned char *s, size_t len, size_t at) {
-  unsigned char c = s[at];
+/* Length of the valid UTF-8 sequence at p (before end), or 0 (overlongs,
+ * surrogates and code points past U+10FFFF are invalid). */
+static size_t utf8_sequence(const unsigned char *p, const unsigned char *end) {
+  unsigned char c = *p;
   size_t n, i;
   unsigned long cp;
   if (c < 0x80) return 1;
@@ -109,10 +107,10 @@ static size_t utf8_sequence(const unsigned char *s, size_t len, size_t at) {
   else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
   else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
   else return 0;
-  if (at + n > len) return 0;
+  if ((size_t)(end - p) < n) return 0;
   for (i = 1; i < n; i++) {
-    if ((s[at + i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (s[at + i] & 0x3F);
+    if ((p[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (p[i] & 0x3F);
   }
   if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return 0; /* overlong */
   if (cp >= 0xD800 && cp <= 0xDFFF) return 0;                        /* surrogate */
@@ -128,8 +126,9 @@ void aur_json_validate_init(void) {
   for (c = 0x20; c < 0x80; c++) plain_byte[c] = (unsigned char)(c != '"' && c != '\\');
 }
 
-/* Eight bytes at a time: nonzero when any of them is '"', '\\', a control
- * character or not ASCII (then the byte loop looks closer). */
+/* Eight bytes at a time: the high bit of each byte that is '"', '\\', a
+ * control character or not ASCII. Bytes after the first such one may be
+ * marked wrongly (borrows), the first one never is. */
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 static unsigned long long special_bytes(const unsigned char *p) {
@@ -137,132 +136,144 @@ static unsigned long long special_bytes(const unsigned char *p) {
   memcpy(&x, p, sizeof x);
   quote = x ^ (ONES * '"');
   backslash = x ^ (ONES * '\\');
-  return ((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((x - ONES * 0x20) & ~x) | (x & HIGHS);
+  return (((quote - ONES) & ~quote) | ((backslash - ONES) & ~backslash) | ((x - ONES * 0x20) & ~x) | x) & HIGHS;
 }
 
-static int scan_string(scanner *sc) {
-  const unsigned char *s = sc->s;
-  size_t start = sc->pos;
+/* Where little-endian loads let the lowest marked bit name the first special
+ * byte, jump straight to it; elsewhere the byte loop finds it. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FIRST_MARKED(m) ((size_t)__builtin_ctzll(m) >> 3)
+#else
+#define FIRST_MARKED(m) ((size_t)0)
+#endif
+
+/* The first byte at or after p that is not plain_byte (at the latest, *end). */
+static const unsigned char *skip_plain(const unsigned char *p, const unsigned char *end) {
+  while (end - p >= 8) {
+    unsigned long long m = special_bytes(p);
+    if (m != 0) {
+      p += FIRST_MARKED(m);
+      break;
+    }
+    p += 8;
+  }
+  while (plain_byte[*p]) p++;
+  return p;
+}
+
+static const unsigned char *scan_string(scanner *sc, const unsigned char *p) {
+  const unsigned char *start = p, *end = sc->end;
   size_t ordinal = sc->string_ordinal++;
   int has_nul = 0;
-  sc->pos++; /* opening quote */
+  p++; /* opening quote */
   for (;;) {
     unsigned char c;
-    size_t pos = sc->pos, len = sc->len;
-    while (pos + 8 <= len && (special_bytes(s + pos) & HIGHS) == 0) pos += 8;
-    while (pos < len && plain_byte[s[pos]]) pos++;
-    sc->pos = pos;
-    if (sc->pos >= sc->len) return fail(sc, "unterminated string");
-    c = s[sc->pos];
-    if (c == '"') { sc->pos++; break; }
-    if (c < 0x20) return fail(sc, "control character in string (escape it)");
+    p = skip_plain(p, end);
+    c = *p;
+    if (c == '"') break;
     if (c == '\\') {
       unsigned char e;
-      if (sc->pos + 1 >= sc->len) return fail(sc, "unterminated escape");
-      e = s[sc->pos + 1];
+      if (end - p < 2) return fail(sc, p, "unterminated escape");
+      e = p[1];
       if (e == 'u') {
-        long u = hex4(s, sc->len, sc->pos + 2);
-        if (u < 0) return fail(sc, "bad \\u escape (four hex digits expected)");
-        sc->pos += 6;
-        if (u >= 0xDC00 && u <= 0xDFFF) return fail(sc, "lone low surrogate in \\u escape");
+        long u = hex4(p + 2, end);
+        if (u < 0) return fail(sc, p, "bad \\u escape (four hex digits expected)");
+        p += 6;
+        if (u >= 0xDC00 && u <= 0xDFFF) return fail(sc, p, "lone low surrogate in \\u escape");
         if (u >= 0xD800 && u <= 0xDBFF) {
           long lo;
-          if (sc->pos + 1 >= sc->len || s[sc->pos] != '\\' || s[sc->pos + 1] != 'u')
-            return fail(sc, "high surrogate not followed by a low surrogate");
-          lo = hex4(s, sc->len, sc->pos + 2);
-          if (lo < 0xDC00 || lo > 0xDFFF) return fail(sc, "high surrogate not followed by a low surrogate");
-          sc->pos += 6;
+          if (p[0] != '\\' || p[1] != 'u') return fail(sc, p, "high surrogate not followed by a low surrogate");
+          lo = hex4(p + 2, end);
+          if (lo < 0xDC00 || lo > 0xDFFF) return fail(sc, p, "high surrogate not followed by a low surrogate");
+          p += 6;
         }
         if (u == 0) has_nul = 1;
         continue;
       }
       if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't')
-        return fail(sc, "invalid escape in string");
-      sc->pos += 2;
+        return fail(sc, p, "invalid escape in string");
+      p += 2;
       continue;
     }
-    if (c < 0x80) { sc->pos++; continue; }
+    if (c < 0x20) return fail(sc, p, p >= end ? "unterminated string" : "control character in string (escape it)");
     {
-      size_t n = utf8_sequence(s, sc->len, sc->pos);
-      if (n == 0) return fail(sc, "invalid UTF-8 in string");
-      sc->pos += n;
+      size_t n = utf8_sequence(p, end);
+      if (n == 0) return fail(sc, p, "invalid UTF-8 in string");
+      p += n;
     }
   }
-  if (has_nul && !push_nul_string(sc, ordinal, start)) return 0;
-  return 1;
+  if (has_nul && !push_nul_string(sc->scan, ordinal, (size_t)(start - sc->s))) return fail(sc, p, "out of memory");
+  return p + 1;
 }
 
-static int scan_number(scanner *sc) {
-  const unsigned char *s = sc->s;
-  size_t start = sc->pos;
-  int negative = 0, integer = 1, overflow = 0;
+static const unsigned char *scan_number(scanner *sc, const unsigned char *p) {
+  const unsigned char *start = p;
+  int negative = 0, integer = 1, overflow = 0, ok;
   unsigned long long mag = 0;
-  if (s[sc->pos] == '-') { negative = 1; sc->pos++; }
-  if (sc->pos >= sc->len || !is_digit(s[sc->pos])) return fail(sc, "digit expected in number");
-  if (s[sc->pos] == '0') {
-    sc->pos++;
-    if (sc->pos < sc->len && is_digit(s[sc->pos])) return fail(sc, "leading zero in number");
+  if (*p == '-') { negative = 1; p++; }
+  if (!is_digit(*p)) return fail(sc, p, "digit expected in number");
+  if (*p == '0') {
+    p++;
+    if (is_digit(*p)) return fail(sc, p, "leading zero in number");
   } else {
-    while (sc->pos < sc->len && is_digit(s[sc->pos])) {
-      unsigned d = (unsigned)(s[sc->pos] - '0');
+    while (is_digit(*p)) {
+      unsigned d = (unsigned)(*p - '0');
       if (mag > (0xFFFFFFFFFFFFFFFFULL - d) / 10) overflow = 1;
       else mag = mag * 10 + d;
-      sc->pos++;
+      p++;
     }
   }
-  if (sc->pos < sc->len && s[sc->pos] == '.') {
+  if (*p == '.') {
     integer = 0;
-    sc->pos++;
-    if (sc->pos >= sc->len || !is_digit(s[sc->pos])) return fail(sc, "digit expected after decimal point");
-    while (sc->pos < sc->len && is_digit(s[sc->pos])) sc->pos++;
+    p++;
+    if (!is_digit(*p)) return fail(sc, p, "digit expected after decimal point");
+    while (is_digit(*p)) p++;
   }
-  if (sc->pos < sc->len && (s[sc->pos] == 'e' || s[sc->pos] == 'E')) {
+  if (*p == 'e' || *p == 'E') {
     integer = 0;
-    sc->pos++;
-    if (sc->pos < sc->len && (s[sc->pos] == '+' || s[sc->pos] == '-')) sc->pos++;
-    if (sc->pos >= sc->len || !is_digit(s[sc->pos])) return fail(sc, "digit expected in exponent");
-    while (sc->pos < sc->len && is_digit(s[sc->pos])) sc->pos++;
+    p++;
+    if (*p == '+' || *p == '-') p++;
+    if (!is_digit(*p)) return fail(sc, p, "digit expected in exponent");
+    while (is_digit(*p)) p++;
   }
-  if (sc->pos - start > 63) {
+  if (p - start > 63) {
     /* cJSON reads at most 63 characters of a number: the decoder blanks this
      * literal out of cJSON's copy and uses the value read here. The Lua string
      * is NUL-terminated, and strtod stops at the end of the validated literal. */
     aur_json_scan *scan = sc->scan;
     size_t *a = reserve(scan->long_numbers, &scan->long_cap, scan->nlong + 2, sizeof *a, 8);
-    if (a == NULL) return fail(sc, "out of memory");
+    if (a == NULL) return fail(sc, p, "out of memory");
     scan->long_numbers = a;
-    scan->long_numbers[scan->nlong++] = start;
-    scan->long_numbers[scan->nlong++] = sc->pos - start;
-    return push_number(sc, AUR_NUM_LONG, 0, strtod((const char *)s + start, NULL));
+    scan->long_numbers[scan->nlong++] = (size_t)(start - sc->s);
+    scan->long_numbers[scan->nlong++] = (size_t)(p - start);
+    ok = push_number(scan, AUR_NUM_LONG, 0, strtod((const char *)start, NULL));
+  } else if (integer && !overflow && !negative && mag <= 0x7FFFFFFFFFFFFFFFULL) {
+    ok = push_number(sc->scan, AUR_NUM_INTEGER, (long long)mag, 0);
+  } else if (integer && !overflow && negative && mag <= 0x8000000000000000ULL) {
+    ok = push_number(sc->scan, AUR_NUM_INTEGER,
+                     mag == 0x8000000000000000ULL ? (-0x7FFFFFFFFFFFFFFFLL - 1) : -(long long)mag, 0);
+  } else {
+    ok = push_number(sc->scan, AUR_NUM_CJSON, 0, 0);
   }
-  if (integer && !overflow) {
-    if (!negative && mag <= 0x7FFFFFFFFFFFFFFFULL) return push_number(sc, AUR_NUM_INTEGER, (long long)mag, 0);
-    if (negative && mag <= 0x8000000000000000ULL)
-      return push_number(sc, AUR_NUM_INTEGER,
-                         mag == 0x8000000000000000ULL ? (-0x7FFFFFFFFFFFFFFFLL - 1) : -(long long)mag, 0);
-  }
-  return push_number(sc, AUR_NUM_CJSON, 0, 0);
+  return ok ? p : fail(sc, p, "out of memory");
 }
 
-static int scan_literal(scanner *sc, const char *word) {
-  size_t n = strlen(word);
-  if (sc->pos + n > sc->len || memcmp(sc->s + sc->pos, word, n) != 0) return fail(sc, "unexpected character");
-  sc->pos += n;
-  return 1;
+static const unsigned char *scan_literal(scanner *sc, const unsigned char *p, const char *word, size_t n) {
+  if ((size_t)(sc->end - p) < n || memcmp(p, word, n) != 0) return fail(sc, p, "unexpected character");
+  return p + n;
 }
 
-static int scan_value(scanner *sc);
+static const unsigned char *scan_value(scanner *sc, const unsigned char *p);
 
 size_t aur_json_split_bytes = AUR_JSON_SPLIT_BYTES;
 
 /* Records a container longer than aur_json_split_bytes (when it closes, so
  * in post-order; aur_json_validate sorts them by start). */
-static int push_big(scanner *sc, size_t start, size_t count) {
-  aur_json_scan *scan = sc->scan;
+static int push_big(aur_json_scan *scan, size_t start, size_t length, size_t count) {
   aur_json_big *b;
-  if (sc->pos - start <= aur_json_split_bytes) return 1;
+  if (length <= aur_json_split_bytes) return 1;
   b = reserve(scan->big, &scan->big_cap, scan->nbig + 1, sizeof *b, 16);
-  if (b == NULL) return fail(sc, "out of memory");
+  if (b == NULL) return 0;
   scan->big = b;
   scan->big[scan->nbig].start = start;
   scan->big[scan->nbig].count = count;
@@ -270,58 +281,54 @@ static int push_big(scanner *sc, size_t start, size_t count) {
   return 1;
 }
 
-static int scan_container(scanner *sc, int object) {
+static const unsigned char *scan_container(scanner *sc, const unsigned char *p, int object) {
   unsigned char close = object ? '}' : ']';
-  size_t start = sc->pos, count = 0;
-  if (++sc->depth > sc->max_depth) return fail(sc, "nesting deeper than the limit");
-  sc->pos++;
-  skip_ws(sc);
-  if (sc->pos < sc->len && sc->s[sc->pos] == close) {
-    sc->pos++;
+  const unsigned char *start = p;
+  size_t count = 0;
+  if (++sc->depth > sc->max_depth) return fail(sc, p, "nesting deeper than the limit");
+  p = skip_ws(p + 1);
+  if (*p == close) {
     sc->depth--;
-    return 1;
+    return p + 1;
   }
   for (;;) {
     count++;
     if (object) {
-      if (sc->pos >= sc->len || sc->s[sc->pos] != '"') return fail(sc, "object key (a string) expected");
-      if (!scan_string(sc)) return 0;
-      skip_ws(sc);
-      if (sc->pos >= sc->len || sc->s[sc->pos] != ':') return fail(sc, "':' expected after object key");
-      sc->pos++;
-      skip_ws(sc);
+      if (*p != '"') return fail(sc, p, "object key (a string) expected");
+      if ((p = scan_string(sc, p)) == NULL) return NULL;
+      p = skip_ws(p);
+      if (*p != ':') return fail(sc, p, "':' expected after object key");
+      p = skip_ws(p + 1);
     }
-    if (!scan_value(sc)) return 0;
-    skip_ws(sc);
-    if (sc->pos >= sc->len) return fail(sc, object ? "unterminated object" : "unterminated array");
-    if (sc->s[sc->pos] == ',') {
-      sc->pos++;
-      skip_ws(sc);
+    if ((p = scan_value(sc, p)) == NULL) return NULL;
+    p = skip_ws(p);
+    if (*p == ',') {
+      p = skip_ws(p + 1);
       continue;
     }
-    if (sc->s[sc->pos] == close) {
-      sc->pos++;
+    if (*p == close) {
+      p++;
       sc->depth--;
-      return push_big(sc, start, count);
+      if (!push_big(sc->scan, (size_t)(start - sc->s), (size_t)(p - start), count)) return fail(sc, p, "out of memory");
+      return p;
     }
-    return fail(sc, object ? "',' or '}' expected" : "',' or ']' expected");
+    if (p >= sc->end) return fail(sc, p, object ? "unterminated object" : "unterminated array");
+    return fail(sc, p, object ? "',' or '}' expected" : "',' or ']' expected");
   }
 }
 
-static int scan_value(scanner *sc) {
-  unsigned char c;
-  if (sc->pos >= sc->len) return fail(sc, "value expected");
-  c = sc->s[sc->pos];
-  switch (c) {
-    case '{': return scan_container(sc, 1);
-    case '[': return scan_container(sc, 0);
-    case '"': return scan_string(sc);
-    case 't': return scan_literal(sc, "true");
-    case 'f': return scan_literal(sc, "false");
-    case 'n': return scan_literal(sc, "null");
+static const unsigned char *scan_value(scanner *sc, const unsigned char *p) {
+  switch (*p) {
+    case '{': return scan_container(sc, p, 1);
+    case '[': return scan_container(sc, p, 0);
+    case '"': return scan_string(sc, p);
+    case 't': return scan_literal(sc, p, "true", 4);
+    case 'f': return scan_literal(sc, p, "false", 5);
+    case 'n': return scan_literal(sc, p, "null", 4);
     default:
-      if (c == '-' || is_digit(c)) return scan_number(sc);
-      return fail(sc, "unexpected character");
+      if (*p == '-' || is_digit(*p)) return scan_number(sc, p);
+      if (p >= sc->end) return fail(sc, p, "value expected");
+      return fail(sc, p, "unexpected character");
   }
 }
 
@@ -332,17 +339,18 @@ static int big_before(const void *a, const void *b) {
 
 int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *scan) {
   scanner sc;
+  const unsigned char *p;
   sc.s = (const unsigned char *)s;
-  sc.len = len;
-  sc.pos = 0;
+  sc.end = sc.s + len;
   sc.depth = 0;
   sc.max_depth = max_depth;
   sc.string_ordinal = 0;
   sc.scan = scan;
-  skip_ws(&sc);
-  if (!scan_value(&sc)) return 0;
-  skip_ws(&sc);
-  if (sc.pos != len) return fail(&sc, "unexpected data after the JSON value");
+  if (*sc.end != '\0') return fail(&sc, sc.end, "internal error: text not NUL-terminated") != NULL;
+  p = skip_ws(sc.s);
+  if ((p = scan_value(&sc, p)) == NULL) return 0;
+  p = skip_ws(p);
+  if (p != sc.end) return fail(&sc, p, "unexpected data after the JSON value") != NULL;
   if (scan->nbig > 1) qsort(scan->big, scan->nbig, sizeof *scan->big, big_before);
   return 1;
 }
@@ -402,10 +410,10 @@ size_t aur_json_unescape(const char *str, size_t len, size_t at, char *b) {
       case 'r': b[n++] = '\r'; i += 2; break;
       case 't': b[n++] = '\t'; i += 2; break;
       case 'u': {
-        unsigned long cp = (unsigned long)hex4(s, len, i + 2);
+        unsigned long cp = (unsigned long)hex4(s + i + 2, s + len);
         i += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF) {
-          unsigned long lo = (unsigned long)hex4(s, len, i + 2);
+          unsigned long lo = (unsigned long)hex4(s + i + 2, s + len);
           cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
           i += 6;
         }
