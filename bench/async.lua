@@ -119,7 +119,8 @@ m:stop()
 
 ---------------------------------------------------- 3. CPU time per request
 local ngx
-local ok3, err3 = ok and pcall(function()
+local ok3, err3 = true, nil
+if ok then ok3, err3 = pcall(function()
   ngx = B.nginx({ ["balance.json"] = F.BALANCE }, "    location = /v1/balance { alias %ROOT%/www/balance.json; }\n")
   local client = aurous.new{ api_key = F.API_KEY, base_url = ngx.url, max_retries = 0 }
   local REQ = tonumber(os.getenv("AUROUS_BENCH_CPU_N") or "") or 2000
@@ -147,7 +148,7 @@ local ok3, err3 = ok and pcall(function()
   local r = {}
   for i = 1, rounds do r[i] = tasked[i] / blocking[i] end
   rows:add("async", "CPU per request: tasks / blocking", B.ratio(B.median(r)))
-end)
+end) end
 if ngx then ngx.stop() end
 rows:save()
 if not ok then error(err, 0) end

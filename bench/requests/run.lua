@@ -84,28 +84,27 @@ local ok, err = pcall(function()
     end
     local what = workload == "list" and "GET /v1/images (20 items, 19 KB)" or "GET /v1/balance (150 B)"
     print("-- " .. what)
-    local add = rows.add
-    local function row(_, _, metric, ...) return add(rows, workload, "[" .. workload .. "] " .. metric, ...) end
-    local rows = { add = row }
+    local function row(_, _, metric, ...) return rows:add(workload, "[" .. workload .. "] " .. metric, ...) end
+    local tagged = { add = row } -- rows of this workload, metric prefixed
     for _, c in ipairs(contenders) do
-      rows:add(workload, "req/s " .. c.label, string.format("%.0f", B.median(rates[c.key])),
+      tagged:add(workload, "req/s " .. c.label, string.format("%.0f", B.median(rates[c.key])),
         string.format("CPU %.0f us/req", B.median(cpu[c.key]) * 1e6))
     end
     local slow = 1 / ratios("aurous", "floor")
-    rows:add(workload, "time per request: aurous / C floor", B.ratio(slow), "<= 1.15x", slow <= 1.15)
+    tagged:add(workload, "time per request: aurous / C floor", B.ratio(slow), "<= 1.15x", slow <= 1.15)
     local cpu_r = {}
     for r = 1, ROUNDS do cpu_r[r] = cpu.aurous[r] / cpu.floor[r] end
-    rows:add(workload, "CPU per request: aurous / C floor", B.ratio(B.median(cpu_r)))
+    tagged:add(workload, "CPU per request: aurous / C floor", B.ratio(B.median(cpu_r)))
     if rates.aurous_jit then
       local sj = 1 / ratios("aurous_jit", "floor")
-      rows:add(workload, "time per request: aurous (LuaJIT) / C floor", B.ratio(sj), "<= 1.15x", sj <= 1.15)
+      tagged:add(workload, "time per request: aurous (LuaJIT) / C floor", B.ratio(sj), "<= 1.15x", sj <= 1.15)
     end
     local r1 = ratios("aurous", "socket_dkjson")
-    rows:add(workload, "req/s: aurous / LuaSocket+dkjson", B.ratio(r1), ">= 3x", r1 >= 3)
+    tagged:add(workload, "req/s: aurous / LuaSocket+dkjson", B.ratio(r1), ">= 3x", r1 >= 3)
     local r2 = ratios("aurous", "socket_cjson")
-    rows:add(workload, "req/s: aurous / LuaSocket+lua-cjson", B.ratio(r2), "> 1x", r2 > 1)
+    tagged:add(workload, "req/s: aurous / LuaSocket+lua-cjson", B.ratio(r2), "> 1x", r2 > 1)
     local r3 = ratios("aurous", "curl_popen")
-    rows:add(workload, "req/s: aurous / curl per request", B.ratio(r3), ">= 10x", r3 >= 10)
+    tagged:add(workload, "req/s: aurous / curl per request", B.ratio(r3), ">= 10x", r3 >= 10)
   end
   rows:note("LuaSocket's http.request opens a connection per request (it sends Connection: close): no keep-alive is possible with it")
 end)
