@@ -106,6 +106,12 @@ void aur_defaults_read(lua_State *L, int idx, aur_defaults *d);
 CURLcode aur_defaults_apply(aur_transfer *t, const aur_defaults *d);
 void aur_defaults_free(aur_defaults *d);
 
+/* A socket libcurl asked the Session to watch (CURLMOPT_SOCKETFUNCTION). */
+typedef struct aur_socket {
+  curl_socket_t fd;
+  int what;                   /* CURL_POLL_IN / _OUT / _INOUT */
+} aur_socket;
+
 struct aur_session {
   CURLM *multi;
   CURLSH *share;
@@ -113,6 +119,11 @@ struct aur_session {
   aur_transfer *head;         /* transfers in flight */
   int pending;
   int closed;
+  /* driven by curl_multi_socket_action: a step touches only the ready sockets */
+  aur_socket *sockets;        /* what libcurl asked to watch */
+  size_t nsockets, sockets_cap;
+  void *polled;               /* struct pollfd[sockets_cap]: one wait's snapshot */
+  int out_of_memory;          /* the socket callback could not record a socket */
 };
 
 /* transfer.c */
