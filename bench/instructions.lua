@@ -7,9 +7,10 @@
 -- a run with N, divided by N, so start-up and the first connection cancel out.
 --
 --   lua bench/instructions.lua   (env: AUROUS_BENCH_INSN_N=200)
-package.path = "bench/lib/?.lua;" .. package.path
+package.path = "bench/lib/?.lua;bench/?.lua;" .. package.path
 local B = require("bench")
 local F = require("fixtures")
+local server = require("requests.server")
 
 local N = tonumber(os.getenv("AUROUS_BENCH_INSN_N") or "") or 200
 local root = B.root()
@@ -35,22 +36,13 @@ end
 
 local function k(x) return string.format("%.0f k", x / 1000) end
 
-local ngx = B.nginx({ ["balance.json"] = F.BALANCE, ["list20.json"] = F.page(20, true) }, [[
-    location = /v1/balance { alias %ROOT%/www/balance.json; }
-    location = /v1/images  { alias %ROOT%/www/list20.json; }
-]])
+local ngx, floor_bin = server.start(B, F)
 
 local ok, err = pcall(function()
-  local floor_bin = ngx.dir .. "/floor"
-  local out, built = B.capture(string.format("cc -O2 -o %s %s $(pkg-config --cflags --libs libcurl libcjson) 2>&1",
-    B.shq(floor_bin), B.shq(root .. "/bench/requests/floor.c")))
-  assert(built, "cannot build floor.c: " .. out)
   local contender = B.shq(root .. "/bench/requests/contender.lua")
-
   for _, workload in ipairs({ "balance", "list" }) do
-    local path = workload == "list" and "/v1/images?limit=20" or "/v1/balance"
     local floor = per_op(function(n)
-      return string.format("%s %s %d 0 %s", B.shq(floor_bin), B.shq(ngx.url .. path), n, F.API_KEY)
+      return string.format("%s %s %d 0 %s", B.shq(floor_bin), B.shq(ngx.url .. server.PATHS[workload]), n, F.API_KEY)
     end)
     local aurous = per_op(function(n)
       return string.format("%s %s aurous %s %s %d 0", lua, contender, workload, ngx.url, n)

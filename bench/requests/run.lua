@@ -6,9 +6,10 @@
 -- the median over rounds is reported.
 --
 --   lua bench/requests/run.lua      (env: AUROUS_BENCH_ROUNDS=7, AUROUS_BENCH_N=2000)
-package.path = "bench/lib/?.lua;" .. package.path
+package.path = "bench/lib/?.lua;bench/?.lua;" .. package.path
 local B = require("bench")
 local F = require("fixtures")
+local server = require("requests.server")
 
 local ROUNDS = tonumber(os.getenv("AUROUS_BENCH_ROUNDS") or "") or 7
 local N = tonumber(os.getenv("AUROUS_BENCH_N") or "") or 2000
@@ -21,18 +22,9 @@ local rows = B.rows("requests")
 print(string.format("== A. requests: sequential, nginx static responses, %d rounds, N=%d (curl per request: N=%d)",
   ROUNDS, N, N_POPEN))
 
-local ngx = B.nginx({ ["balance.json"] = F.BALANCE, ["list20.json"] = F.page(20, true) }, [[
-    location = /v1/balance { alias %ROOT%/www/balance.json; }
-    location = /v1/images  { alias %ROOT%/www/list20.json; }
-]])
+local ngx, floor_bin = server.start(B, F)
 
 local ok, err = pcall(function()
-  -- the C floor
-  local floor_bin = ngx.dir .. "/floor"
-  local out, built = B.capture(string.format("cc -O2 -o %s %s $(pkg-config --cflags --libs libcurl libcjson) 2>&1",
-    B.shq(floor_bin), B.shq(root .. "/bench/requests/floor.c")))
-  assert(built, "cannot build floor.c: " .. out)
-
   local contender = B.shq(root .. "/bench/requests/contender.lua")
   local function lua_cmd(kind, workload, n)
     return string.format("%s %s %s %s %s %d %d", lua, contender, kind, workload, ngx.url, n, math.min(WARMUP, n))
@@ -40,8 +32,7 @@ local ok, err = pcall(function()
   local contenders = {
     { key = "floor", label = "C floor (libcurl easy + cJSON)", n = N,
       cmd = function(w)
-        local path = w == "list" and "/v1/images?limit=20" or "/v1/balance"
-        return string.format("%s %s %d %d %s", B.shq(floor_bin), B.shq(ngx.url .. path), N, WARMUP, F.API_KEY)
+        return string.format("%s %s %d %d %s", B.shq(floor_bin), B.shq(ngx.url .. server.PATHS[w]), N, WARMUP, F.API_KEY)
       end },
     { key = "aurous", label = "aurous-lua (" .. _VERSION .. ")", n = N, cmd = function(w) return lua_cmd("aurous", w, N) end },
     { key = "socket_dkjson", label = "LuaSocket + dkjson", n = N, cmd = function(w) return lua_cmd("socket_dkjson", w, N) end },
