@@ -463,6 +463,36 @@ describe("aurous.core HTTP", function()
       s:close()
     end)
 
+    it("drives more transfers at once than its first socket list holds (16)", function()
+      local s = core.session()
+      local ts, bodies, finished = {}, {}, 0
+      for i = 1, 40 do
+        ts[i] = core.transfer{ url = srv:url(i % 2 == 0 and ("/slow_headers?delay=0.3&i=" .. i) or ("/bytes?n=" .. (1000 * i))) }
+        assert.is_true(s:add(ts[i]))
+      end
+      local t0 = core.now()
+      local deadline = t0 + 20
+      while s:pending() > 0 and core.now() < deadline do
+        for _, t in ipairs(s:step(50)) do
+          finished = finished + 1
+          bodies[t] = assert(t:result()).body
+        end
+      end
+      local elapsed = core.now() - t0
+      assert.are.equal(40, finished)
+      -- every socket watched: no transfer waits for one of libcurl's timers to be looked at
+      assert.is_true(elapsed < 4, "took " .. elapsed .. " s: not all driven together")
+      for i = 1, 40 do
+        if i % 2 == 0 then
+          assert.are.equal("ok", bodies[ts[i]])
+        else
+          assert.are.equal(1000 * i, #bodies[ts[i]])
+        end
+      end
+      assert.are.same({}, s:step(0))
+      s:close()
+    end)
+
     it("step(0) never blocks while a slow request is pending", function()
       local s = core.session()
       local t = core.transfer{ url = srv:url("/slow_headers?delay=1") }
