@@ -124,8 +124,10 @@ typedef struct decode_state {
 /* Scan buffers past this many entries are not kept between decodes. */
 #define SCAN_KEEP_MAX 65536
 
-/* Ends a decode: frees what it needed (keeping small buffers for the next). */
+/* Ends a decode: frees what it needed (keeping small buffers for the next)
+ * and makes the state free for the next decode. */
 static void state_clear(decode_state *st) {
+  st->busy = 0;
   arena_clear(&st->nodes, 1);
   if (st->scan.numbers_cap > SCAN_KEEP_MAX || st->scan.nul_cap > SCAN_KEEP_MAX ||
       st->scan.long_cap > SCAN_KEEP_MAX || st->scan.big_cap > SCAN_KEEP_MAX)
@@ -339,7 +341,6 @@ static int json_decode(lua_State *L) {
     size_t at = st->scan.error_pos;
     const char *why = st->scan.error;
     state_clear(st);
-    st->busy = 0;
     lua_pushnil(L);
     if (strcmp(why, "unexpected character") == 0 && at < len && text[at] > 0x20 && text[at] < 0x7F)
       lua_pushfstring(L, "invalid JSON at byte %d: unexpected character '%c'", (int)(at + 1), text[at]);
@@ -353,7 +354,6 @@ static int json_decode(lua_State *L) {
     st->patched = malloc(len + 1);
     if (st->patched == NULL) {
       state_clear(st);
-      st->busy = 0;
       return luaL_error(L, "out of memory");
     }
     memcpy(st->patched, text, len + 1);
@@ -377,13 +377,11 @@ static int json_decode(lua_State *L) {
     /* valid JSON that cJSON cannot hold (memory) */
     lua_settop(L, top);
     state_clear(st);
-    st->busy = 0;
     lua_pushnil(L);
     lua_pushliteral(L, "cannot decode JSON: cJSON failed (out of memory?)");
     return 2;
   }
   state_clear(st);
-  st->busy = 0;
   return 1;
 }
 
