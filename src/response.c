@@ -240,9 +240,10 @@ static void push_header_list(lua_State *L, const char *raw, size_t len) {
 /* Response.__index: header_list is built from raw_headers on first use (most
  * callers never read it), then kept in the response; other keys are methods. */
 static int response_index(lua_State *L) {
-  size_t n;
-  const char *key = lua_tolstring(L, 2, &n);
-  if (lua_type(L, 2) == LUA_TSTRING && n == 11 && memcmp(key, "header_list", 11) == 0) {
+  size_t n = 0;
+  /* type first: lua_tolstring would turn a number key into a string in place */
+  const char *key = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &n) : NULL;
+  if (key != NULL && n == 11 && memcmp(key, "header_list", 11) == 0) {
     size_t len;
     const char *raw;
     lua_getfield(L, 1, "raw_headers");
