@@ -113,7 +113,7 @@ function client.new(opts)
   secret_keys[self] = api_key
   self.key_hint = util.redact(api_key)
   self.base_url = (o.base_url or os.getenv("AUROUS_BASE_URL") or client.DEFAULT_BASE_URL):gsub("/+$", "")
-  if not self.base_url:match("^https?://[^%s]+$") or self.base_url:find("[%c ]") then
+  if not self.base_url:match("^https?://[^%c ]+$") then
     error("aurous.new: base_url must be an http(s) URL, got " .. string.format("%q", self.base_url), 2)
   end
   self.version = o.version or client.DEFAULT_API_VERSION
