@@ -11,6 +11,8 @@
 -- for encode, the payload for decode). Ratios are aurous / cjson (> 1: faster).
 -- cjson encodes numbers with 14 significant digits by default (lossy);
 -- aurous writes the shortest round-trip form.
+package.path = "bench/lib/?.lua;" .. package.path
+local B = require("bench")
 local core = require("aurous.core")
 local has_cjson, cjson = pcall(require, "cjson")
 local has_dkjson, dkjson = pcall(require, "dkjson")
@@ -138,16 +140,7 @@ print(string.format("%-8s %-7s %9s %10s %10s %10s %9s %9s",
 -- Each aurous/cjson ratio is the median of ROUNDS rounds, the two libraries
 -- measured back to back in each round (this machine drifts from minute to minute).
 local ROUNDS = tonumber(os.getenv("AUROUS_BENCH_JSON_ROUNDS") or "") or 5
-local function median(t)
-  local c = {}
-  for i, v in ipairs(t) do c[i] = v end
-  table.sort(c)
-  local n = #c
-  return n % 2 == 1 and c[(n + 1) / 2] or (c[n / 2] + c[n / 2 + 1]) / 2
-end
-
-local has_bench, B = pcall(require, "bench")
-local rows = has_bench and B.rows("json") or nil
+local rows = B.rows("json")
 
 local summary = {}
 for _, case in ipairs(cases) do
@@ -179,23 +172,21 @@ for _, case in ipairs(cases) do
       if rates.cjson[round] then ratios[round] = rates.aurous[round] / rates.cjson[round] end
     end
     local rate = {}
-    for name, list in pairs(rates) do if #list > 0 then rate[name] = median(list) end end
-    local ratio_cjson = #ratios > 0 and median(ratios) or nil
+    for name, list in pairs(rates) do if #list > 0 then rate[name] = B.median(list) end end
+    local ratio_cjson = #ratios > 0 and B.median(ratios) or nil
     local function col(n) return rate[n] and string.format("%7.1f MB/s", rate[n]) or "      -   " end
     local function ratio(r) return r and string.format("%8.2fx", r) or "       -" end
     print(string.format("%-8s %-7s %9d %s %s %s %s %s", case.name, op, bytes,
       col("aurous"), col("cjson"), col("dkjson"), ratio(ratio_cjson), ratio(rate.dkjson and rate.aurous / rate.dkjson)))
     if ratio_cjson then
       summary[#summary + 1] = string.format("%s %s %.2fx", case.name, op, ratio_cjson)
-      if rows then
-        rows:add("json", string.format("%s %s (%d bytes): aurous / lua-cjson", case.name, op, bytes),
-          string.format("%.2fx", ratio_cjson), ">= 1x (as fast)", ratio_cjson >= 1)
-      end
+      rows:add("json", string.format("%s %s (%d bytes): aurous / lua-cjson", case.name, op, bytes),
+        string.format("%.2fx", ratio_cjson), ">= 1x (as fast)", ratio_cjson >= 1)
     end
-    if rows and rate.dkjson then
+    if rate.dkjson then
       rows:add("json", string.format("%s %s: aurous / dkjson", case.name, op), string.format("%.1fx", rate.aurous / rate.dkjson))
     end
   end
 end
 print("aurous/cjson (median of " .. ROUNDS .. " rounds): " .. table.concat(summary, ", "))
-if rows then rows:save() end
+rows:save()

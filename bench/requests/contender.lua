@@ -13,8 +13,9 @@ assert(kind and workload and base and n and warmup, "usage: contender.lua KIND W
 
 local API_KEY = "al_live_benchkey_0123456789abcdef"
 local VERSION = "2026-05-15"
-local path = workload == "list" and "/v1/images?limit=20" or "/v1/balance"
-local url = base .. path
+-- the workloads' paths, shared with the benches that start this contender
+package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
+local url = base .. assert(require("server").PATHS[workload], "unknown workload " .. tostring(workload))
 
 local request -- () → decoded table
 local clock
