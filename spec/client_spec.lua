@@ -41,6 +41,20 @@ describe("what the pipeline sends", function()
     assert.equal("abc", r.headers["x-trace"])
   end)
 
+  it("sends one header per name, whatever the case of the one that replaces it", function()
+    local c2 = aurous.new{ api_key = m.api_key, base_url = m.url,
+      headers = { ["user-agent"] = "mine/1", accept = "text/plain", ["x-team-tag"] = "t1" } }
+    assert.truthy(c2.account:balance(nil, { headers = { ["aurous-version"] = "2026-06-03", ["X-TEAM-TAG"] = "t2" } }))
+    local h = m:last_request().headers -- the mock joins repeated headers with ", "
+    assert.equal("mine/1", h["user-agent"])          -- the client's replaces the SDK's
+    assert.equal("application/json", h["accept"])    -- the pipeline's own stay
+    assert.equal("2026-06-03", h["aurous-version"])  -- per-call ones replace any
+    assert.equal("t2", h["x-team-tag"])
+    assert.truthy(c2.images:create({ prompt = "a red fox", size = "2k_1_1" }, { headers = { ["content-type"] = "application/json; charset=utf-8" } }))
+    h = m:last_request().headers
+    assert.equal("application/json; charset=utf-8", h["content-type"])
+  end)
+
   it("keeps per-call headers, versions and bodies out of the client's later requests", function()
     local c2 = aurous.new{ api_key = m.api_key, base_url = m.url, headers = { ["X-Team-Tag"] = "t1" } }
     assert.truthy(c2.account:balance())                 -- the plain request, whose headers are reused
