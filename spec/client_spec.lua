@@ -55,6 +55,18 @@ describe("what the pipeline sends", function()
     assert.equal("application/json; charset=utf-8", h["content-type"])
   end)
 
+  it("takes an Idempotency-Key given as a header as the request's key", function()
+    local g, _, meta = client.images:create({ prompt = "a red fox", size = "2k_1_1" },
+      { headers = { ["idempotency-key"] = "my-key-1" } })
+    assert.truthy(g)
+    assert.equal("my-key-1", m:last_request().headers["idempotency-key"])
+    assert.equal("my-key-1", meta.idempotency_key) -- what a caller saves to retry with
+    local _, err = client.images:create({ prompt = "a red fox", size = "2k_1_1" },
+      { idempotency_key = "a", headers = { ["Idempotency-Key"] = "b" } })
+    assert.equal("invalid_argument", err.type)
+    assert.equal("opts.headers.Idempotency-Key", err.param)
+  end)
+
   it("keeps per-call headers, versions and bodies out of the client's later requests", function()
     local c2 = aurous.new{ api_key = m.api_key, base_url = m.url, headers = { ["X-Team-Tag"] = "t1" } }
     assert.truthy(c2.account:balance())                 -- the plain request, whose headers are reused

@@ -127,6 +127,24 @@ describe("images:list and images:each", function()
     assert.same({ created[7].id, created[6].id, created[5].id }, api.ids(page.data))
   end)
 
+  it("returns the response as the third value too, like every call", function()
+    local page, err, meta = client.images:list{ limit = 3 }
+    assert.is_nil(err)
+    assert.equal(page.response, meta)
+    assert.equal(m:last_request().request_id, meta.request_id)
+    local nxt, nerr, nmeta = page:next()
+    assert.is_nil(nerr)
+    assert.equal(nxt.response, nmeta)
+  end)
+
+  it("stops where next_cursor is null, even with has_more (no cursor made up)", function()
+    local page = assert(client.images:list{ limit = 3 })
+    page.next_cursor = aurous.null
+    m:clear_requests()
+    assert.is_nil(page:next())
+    assert.equal(0, #m:requests())
+  end)
+
   it("page:next() walks the pages with starting_after and is nil at the end", function()
     local seen = {}
     local page = assert(client.images:list{ limit = 3 })
@@ -275,6 +293,17 @@ describe("images:wait", function()
     end
   end)
 
+  it("refuses a max_interval that is not positive (it would poll without pause)", function()
+    local gen = assert(client.images:create{ prompt = "fox" })
+    m:clear_requests()
+    for _, v in ipairs{ 0, -1 } do
+      local err = api.fails(client.images:wait(gen.id, { max_interval = v }))
+      assert.equal("invalid_argument", err.type)
+      assert.equal("opts.max_interval", err.param)
+    end
+    assert.equal(0, #m:requests())
+  end)
+
   it("returns a failed generation, not an error", function()
     local gen = assert(client.images:create{ prompt = "fox [fail]" })
     local done, err = client.images:wait(gen.id, FAST)
@@ -412,6 +441,32 @@ describe("images:download", function()
     assert.is_false(api.exists(path .. ".part"))
     local serr = api.fails(client.images:download(gen, { sink = function() return true end }))
     assert.equal(410, serr.status)
+  end)
+
+  it("resolves a protocol-relative Location on the host it names, a scheme in any case", function()
+    local resolve = require("aurous.download")._resolve
+    local from = "https://api.example/v1/images/img_1/output/0"
+    assert.equal("https://cdn.example/x.png", resolve("//cdn.example/x.png", from))
+    assert.equal("HTTPS://cdn.example/x.png", resolve("HTTPS://cdn.example/x.png", from))
+    assert.equal("https://api.example/media/x.png", resolve("/media/x.png", from))
+    assert.equal("https://api.example/v1/images/img_1/output/x.png", resolve("x.png", from))
+  end)
+
+  it("cancelling the task of a download to a path leaves no .part", function()
+    m:config{ media_size = 200000 }
+    m:fault{ path = "^/_media/", action = "slow_body", delay = 3 }
+    local path = api.tmpname(".png")
+    local got = 0
+    local task = aurous.spawn(function()
+      return client.images:download(gen, { path = path, on_progress = function(n) got = n end })
+    end)
+    local t0 = core.now()
+    while got == 0 and core.now() - t0 < 5 do aurous.step() core.sleep(0.01) end
+    assert.is_true(got > 0)
+    assert.is_true(api.exists(path .. ".part"))
+    assert.is_true(task:cancel())
+    assert.is_false(api.exists(path .. ".part"))
+    assert.is_false(api.exists(path))
   end)
 
   it("422 output_not_available for a generation without output", function()

@@ -55,6 +55,37 @@ describe("tasks without I/O", function()
     assert.equal("task_error", terr.type)
   end)
 
+  it("run() reports a task that a task started, but not one whose error went to gather", function()
+    aurous.spawn(function()
+      aurous.spawn(function() error("child failed") end)
+      aurous.sleep(0.01)
+    end)
+    local ok, err = aurous.run()
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find("child failed", 1, true))
+    aurous.spawn(function()
+      local r = aurous.gather(function() error("collected") end)
+      assert(r[1][2], "gather hands the error over")
+    end)
+    assert.is_true(aurous.run())
+  end)
+
+  it("runs what a cancelled task registered with on_cancel, and not what it unregistered", function()
+    local loop = require("aurous.loop")
+    local ran = {}
+    local t = aurous.spawn(function()
+      local forget = loop.on_cancel(function() ran[#ran + 1] = "first" end)
+      forget()
+      loop.on_cancel(function() ran[#ran + 1] = "second" end)
+      aurous.sleep(10)
+    end)
+    aurous.step()
+    assert.is_true(t:cancel())
+    assert.same({ "second" }, ran)
+    assert.equal(0, aurous.pending())
+    assert.is_function(loop.on_cancel(function() end)) -- outside a task: a no-op remover
+  end)
+
   it("gather keeps the order of its functions, not of completion", function()
     local results = aurous.gather(
       function() aurous.sleep(0.03) return "slow" end,

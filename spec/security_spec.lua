@@ -277,8 +277,8 @@ describe("ids in paths", function()
     assert.equal(util.escape("img_../x?y#z"), "img_..%2Fx%3Fy%23z")
   end)
 
-  it("refuse control characters and empty ids", function()
-    for _, id in ipairs{ "", "img_1\r\nX: 1", "img\0", "img\n" } do
+  it("refuse control characters, empty ids and dot segments", function()
+    for _, id in ipairs{ "", "img_1\r\nX: 1", "img\0", "img\n", ".", ".." } do
       local v, err = c.images:get(id)
       assert.is_nil(v)
       assert.equal("invalid_argument", err.type)

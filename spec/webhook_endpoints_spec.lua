@@ -36,6 +36,16 @@ describe("create and get", function()
     assert.equal(0, e.consecutive_failures)
   end)
 
+  it("counts metadata values in characters, as the API does", function()
+    local e = assert(client.webhook_endpoints:create{ url = URL, events = { "image.completed" },
+      metadata = { note = string.rep("é", 500) } })
+    assert.equal(string.rep("é", 500), e.metadata.note)
+    local _, err = client.webhook_endpoints:create{ url = URL, events = { "image.completed" },
+      metadata = { note = string.rep("é", 501) } }
+    assert.equal("invalid_argument", err.type)
+    assert.equal("metadata.note", err.param)
+  end)
+
   it("get never shows the secret", function()
     local e = endpoint()
     local got, err = client.webhook_endpoints:get(e.id)

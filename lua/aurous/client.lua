@@ -352,8 +352,21 @@ function Client:send(req)
   if opts.version and not opts.version:match("^%d%d%d%d%-%d%d%-%d%d$") then
     return nil, errors.argument("opts.version", "must look like YYYY-MM-DD")
   end
-  if opts.idempotency_key and (#opts.idempotency_key < 1 or #opts.idempotency_key > 256 or opts.idempotency_key:find("%c")) then
-    return nil, errors.argument("opts.idempotency_key", "must be 1 to 256 characters without control characters")
+  local given_key, key_arg = opts.idempotency_key, "opts.idempotency_key"
+  if opts.headers then
+    -- a key given as a header is the request's key: the one retries reuse and errors report
+    for name, v in pairs(opts.headers) do
+      if name:lower() == "idempotency-key" then
+        v = tostring(v)
+        if given_key and given_key ~= v then
+          return nil, errors.argument("opts.headers." .. name, "differs from opts.idempotency_key")
+        end
+        given_key, key_arg = v, "opts.headers." .. name
+      end
+    end
+  end
+  if given_key and (#given_key < 1 or #given_key > 256 or given_key:find("%c")) then
+    return nil, errors.argument(key_arg, "must be 1 to 256 characters without control characters")
   end
   for name, v in pairs(opts) do
     if NON_NEGATIVE[name] and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
@@ -373,7 +386,7 @@ function Client:send(req)
   local has_body = body ~= nil and body ~= ""
   local idem_key
   if req.idempotent then
-    idem_key = opts.idempotency_key or util.uuid4() -- once per logical request, reused by every retry
+    idem_key = given_key or util.uuid4() -- once per logical request, reused by every retry
   end
   local headers, header_list
   if req.anonymous or opts.headers or opts.version or idem_key then

@@ -3,6 +3,7 @@
 -- the API key. Bodies stream to a file or to a sink, never into memory.
 -- @module aurous.download
 local errors = require("aurous.errors")
+local loop = require("aurous.loop")
 
 local download = {}
 
@@ -32,11 +33,14 @@ end
 
 -- Resolves a Location header against the URL it came from.
 local function resolve(location, base)
-  if location:match("^https?://") then return location end
+  if location:lower():match("^https?://") then return location end
+  if location:sub(1, 2) == "//" then return base:match("^(%a+:)") .. location end -- same scheme, another host
   local origin = base:match("^(https?://[^/]+)")
   if location:sub(1, 1) == "/" then return origin .. location end
   return (base:gsub("[^/]*$", "")) .. location
 end
+
+download._resolve = resolve -- for the specs
 
 --- Fetches `url` (the proxy path) into `dest` ({path=…} or {sink=fn}), following
 -- redirects by hand so that the API key stays on the API's host.
@@ -79,7 +83,9 @@ function download.fetch(client, path, dest, opts)
       end
     end
     -- no pcall here: send yields inside tasks, and PUC Lua 5.1 cannot yield across pcall
+    local forget = loop.on_cancel(function() if tmp then os.remove(tmp) end end)
     local resp, err = client:send(req)
+    forget()
     if not resp then
       if tmp then os.remove(tmp) end
       -- the pipeline reports a refusing sink as an aborted transfer: give the sink's own error

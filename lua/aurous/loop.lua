@@ -17,6 +17,7 @@ local task_of = setmetatable({}, { __mode = "k" }) -- coroutine -> task
 local live = 0            -- tasks spawned and not finished
 local running = nil       -- the task being resumed, if any
 local sessions = {}       -- tasks / blocking
+local run_failure = nil   -- while run() drives: { err = the first error no gather collects }
 
 local function session(which)
   local s = sessions[which]
@@ -60,6 +61,8 @@ local function finish(task, ok, values_or_err)
   if ok then task.values = values_or_err else task.err = values_or_err end
   local joiners = task.joiners
   task.joiners = nil
+  -- a gathered task's error goes to its gatherer; any other one is run()'s to report
+  if not ok and not joiners and run_failure and not run_failure.err then run_failure.err = values_or_err end
   if joiners then
     for _, parent in ipairs(joiners) do
       parent.join_left = parent.join_left - 1
@@ -156,11 +159,26 @@ function Task:cancel()
   for i = #sleepers, 1, -1 do
     if sleepers[i].task == self then table.remove(sleepers, i) end
   end
+  local cleanups = self.cleanups
+  self.cleanups = nil
+  for fn in pairs(cleanups or {}) do pcall(fn) end
   local err = errors.new{ type = "cancelled", code = "task_cancelled", message = "task cancelled" }
   finish(self, false, err)
   if running == self then error(err, 0) end
   if coroutine.close and coroutine.status(self.co) == "suspended" then coroutine.close(self.co) end
   return true
+end
+
+--- Registers `fn()` to run if the task running this code is cancelled (its code
+-- then never runs again: a download removes its partial file this way). Returns
+-- a function that unregisters it; outside a task there is nothing to cancel.
+function loop.on_cancel(fn)
+  local co = coroutine.running()
+  local task = co and task_of[co]
+  if not task then return function() end end
+  task.cleanups = task.cleanups or {}
+  task.cleanups[fn] = true
+  return function() if task.cleanups then task.cleanups[fn] = nil end end
 end
 
 -- Yields the current task until an event arrives; returns the event.
@@ -337,17 +355,18 @@ local function run_until(finished)
   end
 end
 
---- Drives every task to its end. Returns true, or false and the first task error.
+--- Drives every task to its end. Returns true, or false and the first error of a
+-- task that failed meanwhile (tasks spawned by tasks included; not one whose error
+-- went to a `gather`).
 function loop.run()
   check_outside("run")
-  local first_err
-  local watch = {}
-  for _, task in pairs(task_of) do if not task.done then watch[#watch + 1] = task end end
-  run_until(function() return live == 0 end)
-  for _, task in ipairs(watch) do
-    if task.err and not first_err then first_err = task.err end
-  end
-  if first_err then return false, first_err end
+  local outer = run_failure
+  local failure = {}
+  run_failure = failure
+  local ok, err = pcall(run_until, function() return live == 0 end)
+  run_failure = outer
+  if not ok then error(err, 0) end
+  if failure.err then return false, failure.err end
   return true
 end
 

@@ -35,11 +35,8 @@ local function next_params(page)
     if not first or first.id == nil then return nil end
     params.ending_before = first.id
   else
+    -- REFERENCE §7a: next_cursor is the cursor; none means the end (never one made up)
     local cursor = page.next_cursor
-    if cursor == nil or cursor == json.null then
-      local last = page.data[#page.data]
-      cursor = last and last.id
-    end
     if cursor == nil or cursor == json.null then return nil end
     params.starting_after = cursor
   end

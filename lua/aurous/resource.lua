@@ -26,7 +26,7 @@ local function method_for(name, endpoint)
     local function fetch(p)
       local body, err, meta = client:call(endpoint, path_values, p, opts)
       if not body then return nil, err end
-      return pager.page(body, meta, p, endpoint.paginated, fetch)
+      return pager.page(body, meta, p, endpoint.paginated, fetch), nil, meta
     end
     return fetch(params or {})
   end

@@ -145,7 +145,12 @@ function validate.id(value, name)
   end
   if value == "" then return nil, errors.argument(name, "must not be empty") end
   if value:find("%c") then return nil, errors.argument(name, "must not contain control characters") end
+  -- escaping leaves these as they are, and URL resolution would drop the segment
+  if value == "." or value == ".." then return nil, errors.argument(name, "is not an id") end
   return true
 end
+
+--- The number of UTF-8 characters of `s` (the API's string limits count characters).
+validate.utf8_len = utf8_len
 
 return validate

@@ -29,6 +29,7 @@ function waiter.wait(get, id_or_obj, opts, policy)
     if type(v) ~= WAIT_OPTIONS[k] then return nil, errors.argument("opts." .. k, "a " .. WAIT_OPTIONS[k] .. " is expected, got " .. type(v)) end
   end
   if opts.interval and opts.interval <= 0 then return nil, errors.argument("opts.interval", "must be positive") end
+  if opts.max_interval and opts.max_interval <= 0 then return nil, errors.argument("opts.max_interval", "must be positive") end
   if opts.timeout and opts.timeout < 0 then return nil, errors.argument("opts.timeout", "must not be negative") end
   local timeout = opts.timeout or policy.timeout
   local deadline = core.now() + timeout

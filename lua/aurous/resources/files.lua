@@ -39,7 +39,13 @@ local function upload_parts(params)
   if params.path then
     local f, ferr = io.open(params.path, "rb")
     if not f then return nil, errors.argument("path", "cannot open " .. params.path .. ": " .. tostring(ferr)) end
-    head = f:read(16) or ""
+    local rerr
+    head, rerr = f:read(16) -- nil at the end of an empty file; nil and a message for a directory
+    if head == nil and rerr then
+      f:close()
+      return nil, errors.argument("path", "cannot read " .. params.path .. ": " .. tostring(rerr))
+    end
+    head = head or ""
     size = f:seek("end")
     f:close()
   else

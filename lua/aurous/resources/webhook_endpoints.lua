@@ -1,6 +1,7 @@
 --- `client.webhook_endpoints`: registered webhook receivers (REFERENCE §13, §0).
 -- @module aurous.resources.webhook_endpoints
 local schemas = require("aurous.resources.schemas")
+local validate = require("aurous.validate")
 
 local function https_url(required)
   return { type = "string", required = required, min_len = 1, max_len = 2048, pattern = "^https://[^%s]+$",
@@ -19,7 +20,7 @@ local function metadata_rule(p)
     n = n + 1
     if type(k) ~= "string" then return "metadata", "keys must be strings" end
     if type(v) ~= "string" then return "metadata." .. k, "values must be strings" end
-    if #v > 500 then return "metadata." .. k, "must be at most 500 characters" end
+    if validate.utf8_len(v) > 500 then return "metadata." .. k, "must be at most 500 characters" end
   end
   if n > 50 then return "metadata", "takes at most 50 keys" end
 end
