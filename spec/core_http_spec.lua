@@ -154,6 +154,8 @@ describe("aurous.core HTTP", function()
         { { url = "http://x/", parts = { "x" } }, "bad field 'parts%[1%]' %(table expected, got string%)" },
         { { url = "http://x/", parts = { { name = "a", data = "b", content_type = 3 } } }, "bad field 'parts%[1%]%.content_type'" },
         { { url = "http://x/", parts = { { name = "a", path = "/nonexistent/file" } } }, "bad field 'parts%[1%]%.path' %(cannot read" },
+        -- a directory opens for reading on Linux, and would upload as an empty part
+        { { url = "http://x/", parts = { { name = "a", path = "/tmp" } } }, "bad field 'parts%[1%]%.path' %('/tmp' is not a regular file%)" },
         { { url = "http://x/", output_path = "a\0b" }, "bad field 'output_path'" },
         { { url = "http://x/", low_speed_time = -3 }, "bad field 'low_speed_time'" },
       }
@@ -163,6 +165,8 @@ describe("aurous.core HTTP", function()
         assert.matches(c[2], err)
       end
       assert.has_error(function() core.transfer("http://x/") end)
+      -- extra arguments are ignored, not returned in the Transfer's place
+      assert.equal("aurous.Transfer (GET, new)", tostring(core.transfer({ url = "http://x/" }, "extra")))
     end)
   end)
 

@@ -163,7 +163,7 @@ typedef struct converter {
   size_t len;
   const char *parse_text;   /* what cJSON reads: text, or its patched copy */
   size_t next_number, next_string, next_nul, next_big;
-  int array_mt, object_mt;  /* pseudo-indices (upvalues) of the marker metatables */
+  int array_mt, object_mt;  /* stack indices of the marker metatables */
 } converter;
 
 /* Scratch room for one string decoded from the source (at most the text's length). */
@@ -324,18 +324,36 @@ static int convert_value(converter *c, size_t *pos) {
   return 1;
 }
 
+/* Runs under lua_pcall: 1 = the converter (light userdata), 2 and 3 = the marker
+ * metatables. Returns the value, or nothing when cJSON failed (out of memory). */
+static int convert_protected(lua_State *L) {
+  converter *c = (converter *)lua_touserdata(L, 1);
+  size_t pos = skip_ws_at(c->parse_text, 0);
+  c->L = L;
+  c->array_mt = 2;
+  c->object_mt = 3;
+  return convert_value(c, &pos) ? 1 : 0;
+}
+
 static int json_decode(lua_State *L) {
   size_t len;
   const char *text = luaL_checklstring(L, 1, &len);
   lua_Integer max_depth = luaL_optinteger(L, 2, AUR_JSON_DEFAULT_DEPTH);
   decode_state *st;
   converter c;
-  size_t pos;
-  int top;
+  int top, status;
   luaL_argcheck(L, max_depth >= 1 && max_depth <= AUR_JSON_DEFAULT_DEPTH, 2,
                 "nesting limit must be between 1 and 1000");
+  lua_settop(L, 2);
   st = (decode_state *)lua_touserdata(L, lua_upvalueindex(1));
-  if (st->busy) st = push_new_state(L);
+  if (st->busy) st = push_new_state(L); /* kept on the stack for this call */
+  /* the protected call's arguments, pushed before the state is taken (5.1
+   * allocates a closure): whatever the conversion raises, the state is cleared */
+  luaL_checkstack(L, 8, "aurous: json_decode");
+  lua_pushcfunction(L, convert_protected);
+  lua_pushlightuserdata(L, &c);
+  lua_pushvalue(L, lua_upvalueindex(2));
+  lua_pushvalue(L, lua_upvalueindex(3));
   st->busy = 1;
   if (!aur_json_validate(text, len, (int)max_depth, &st->scan)) {
     size_t at = st->scan.error_pos;
@@ -369,19 +387,16 @@ static int json_decode(lua_State *L) {
   c.len = len;
   c.parse_text = st->patched != NULL ? st->patched : text;
   c.next_number = c.next_string = c.next_nul = c.next_big = 0;
-  c.array_mt = lua_upvalueindex(2);
-  c.object_mt = lua_upvalueindex(3);
-  top = lua_gettop(L);
-  pos = skip_ws_at(c.parse_text, 0);
-  if (!convert_value(&c, &pos)) {
+  top = lua_gettop(L) - 4; /* below the function and its three arguments */
+  status = lua_pcall(L, 3, LUA_MULTRET, 0);
+  state_clear(st);
+  if (status != 0) return lua_error(L); /* out of memory while building tables: raised again */
+  if (lua_gettop(L) == top) {
     /* valid JSON that cJSON cannot hold (memory) */
-    lua_settop(L, top);
-    state_clear(st);
     lua_pushnil(L);
     lua_pushliteral(L, "cannot decode JSON: cJSON failed (out of memory?)");
     return 2;
   }
-  state_clear(st);
   return 1;
 }
 

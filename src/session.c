@@ -147,15 +147,26 @@ static int session_add(lua_State *L) {
     lua_pushstring(L, why);
     return 2;
   }
+  lua_pushvalue(L, 2);
+  t->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* first: it may raise, and nothing is set yet */
+  if (s->closed || t->closed) { /* a finalizer run by that allocation closed one of them */
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+    t->ref = LUA_NOREF;
+    lua_pushnil(L);
+    lua_pushstring(L, s->closed ? "session is closed" : "transfer is closed");
+    return 2;
+  }
   erc = curl_easy_setopt(t->easy, CURLOPT_SHARE, s->share);
   if (erc == CURLE_OK) erc = aur_defaults_apply(t, &s->defaults);
   if (erc != CURLE_OK) {
+    /* the share would stay in use (never freed with its session) */
+    (void)curl_easy_setopt(t->easy, CURLOPT_SHARE, (CURLSH *)NULL); /* undoing: best effort */
+    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+    t->ref = LUA_NOREF;
     lua_pushnil(L);
     lua_pushfstring(L, "curl_easy_setopt (share or session defaults) failed: %s", curl_easy_strerror(erc));
     return 2;
   }
-  lua_pushvalue(L, 2);
-  t->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* before the multi owns it: may raise */
   aur_transfer_begin(t);
   mrc = curl_multi_add_handle(s->multi, t->easy);
   if (mrc != CURLM_OK) {
@@ -268,7 +279,9 @@ static int session_step(lua_State *L) {
   else if (timeout >= (lua_Number)INT_MAX) ms = INT_MAX;
   else ms = (int)timeout;
   lua_settop(L, 2);
-  lua_newtable(L);
+  /* a slot for every transfer in flight: storing a finished one then allocates
+   * nothing, so no error can come between taking libcurl's message and returning it */
+  lua_createtable(L, s->pending, 0);
   results = lua_gettop(L);
   drive(L, s, 0);
   n = collect(L, s, results, 0);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "http.h"
 
 #define AUR_DEFAULT_CONNECT_TIMEOUT 10.0
@@ -397,12 +398,16 @@ static void add_part(lua_State *L, aur_transfer *t, size_t index) {
     mime_check(L, curl_mime_data(part, data_len > 0 ? data : "", data_len), field, "curl_mime_data");
   } else {
     FILE *probe;
+    struct stat info;
     snprintf(field, sizeof field, "parts[%lu].path", (unsigned long)index);
     probe = fopen(path, "rb");
     if (probe == NULL)
       luaL_error(L, "bad field '%s' (cannot read '%s': %s)", field, path, strerror(errno));
     else
       fclose(probe);
+    /* a directory opens for reading too, and would upload as an empty part */
+    if (stat(path, &info) == 0 && !S_ISREG(info.st_mode))
+      luaL_error(L, "bad field '%s' ('%s' is not a regular file)", field, path);
     mime_check(L, curl_mime_filedata(part, path), field, "curl_mime_filedata");
   }
   lua_pop(L, 2);
@@ -647,6 +652,7 @@ void aur_defaults_free(aur_defaults *d) {
 static int transfer_new(lua_State *L) {
   aur_transfer *t;
   luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1); /* the Transfer goes to index 2 */
   t = (aur_transfer *)lua_newuserdata(L, sizeof *t);
   memset(t, 0, sizeof *t);
   t->ref = LUA_NOREF;
