@@ -16,5 +16,6 @@ exclude_files = { "build/", "doc/", "luarocks/", "spec/mock/" }
 
 files["spec/"] = { std = "+busted" }
 files["spec/nvim/"] = { globals = { "vim" } }  -- the test stubs vim.notify
+files["spec/oom/"] = { std = "+busted", read_globals = { "oom" } } -- spec/oom/host.c's allocator
 files["examples/nvim/"] = { read_globals = { "vim" } }
 files["examples/love/"] = { globals = { "love" } }
