@@ -55,6 +55,13 @@ describe("what the pipeline sends", function()
     assert.equal("application/json; charset=utf-8", h["content-type"])
   end)
 
+  it("refuses an idempotency_key on a call that sends none", function()
+    local _, err = client.account:balance(nil, { idempotency_key = "k1" })
+    assert.equal("invalid_argument", err.type)
+    assert.equal("opts.idempotency_key", err.param)
+    assert.equal(0, #m:requests())
+  end)
+
   it("takes an Idempotency-Key given as a header as the request's key", function()
     local g, _, meta = client.images:create({ prompt = "a red fox", size = "2k_1_1" },
       { headers = { ["idempotency-key"] = "my-key-1" } })

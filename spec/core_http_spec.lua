@@ -431,6 +431,14 @@ describe("aurous.core HTTP", function()
       s:close()
     end)
 
+    it("waits for a fraction of a millisecond too (only 0 never blocks)", function()
+      local s = core.session()
+      local t0 = core.now()
+      for _ = 1, 100 do s:step(0.5) end -- nothing in flight: each call sleeps 1 ms
+      assert.is_true(core.now() - t0 >= 0.09, "100 steps of 0.5 ms took " .. (core.now() - t0) .. " s")
+      s:close()
+    end)
+
     it("checks its options", function()
       assert.has_error(function() core.session{ colour = 1 } end, "unknown session option 'colour'")
       assert.has_error(function() core.session{ timeout = "1" } end)

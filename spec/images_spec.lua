@@ -443,6 +443,17 @@ describe("images:download", function()
     assert.equal(410, serr.status)
   end)
 
+  it("has no total time limit unless given one (the client's timeout is for API calls)", function()
+    local c2 = aurous.new{ api_key = m.api_key, base_url = m.url, timeout = 0.3, max_retries = 0 }
+    m:fault{ path = "^/_media/", action = "slow_body", delay = 0.8 }
+    local path = api.tmpname(".png")
+    assert(c2.images:download(gen, { path = path }))
+    assert.is_true(api.exists(path))
+    m:fault{ path = "^/_media/", action = "slow_body", delay = 2 }
+    local err = api.fails(c2.images:download(gen, { path = api.tmpname(".png"), timeout = 0.3 }))
+    assert.equal("timeout", err.type)
+  end)
+
   it("resolves a protocol-relative Location on the host it names, a scheme in any case", function()
     local resolve = require("aurous.download")._resolve
     local from = "https://api.example/v1/images/img_1/output/0"

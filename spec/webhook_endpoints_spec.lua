@@ -36,6 +36,14 @@ describe("create and get", function()
     assert.equal(0, e.consecutive_failures)
   end)
 
+  it("refuses a sequence where an object is expected (it would go out as an array)", function()
+    local _, err = client.webhook_endpoints:create{ url = URL, events = { "image.completed" }, metadata = { "a" } }
+    assert.equal("invalid_argument", err.type)
+    assert.equal("metadata", err.param)
+    assert.matches("an object is expected, got array", err.message)
+    assert.equal(0, #m:requests())
+  end)
+
   it("counts metadata values in characters, as the API does", function()
     local e = assert(client.webhook_endpoints:create{ url = URL, events = { "image.completed" },
       metadata = { note = string.rep("é", 500) } })

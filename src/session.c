@@ -277,7 +277,10 @@ static int session_step(lua_State *L) {
   int n, results, ms;
   if (!(timeout > 0)) ms = 0; /* also NaN */
   else if (timeout >= (lua_Number)INT_MAX) ms = INT_MAX;
-  else ms = (int)timeout;
+  else {
+    ms = (int)timeout;
+    if ((lua_Number)ms < timeout) ms++; /* 0.5 waits 1 ms: only 0 means "never block" */
+  }
   lua_settop(L, 2);
   /* a slot for every transfer in flight: storing a finished one then allocates
    * nothing, so no error can come between taking libcurl's message and returning it */

@@ -352,6 +352,9 @@ function Client:send(req)
   if opts.version and not opts.version:match("^%d%d%d%d%-%d%d%-%d%d$") then
     return nil, errors.argument("opts.version", "must look like YYYY-MM-DD")
   end
+  if opts.idempotency_key and not req.idempotent then
+    return nil, errors.argument("opts.idempotency_key", "this call takes no idempotency key")
+  end
   local given_key, key_arg = opts.idempotency_key, "opts.idempotency_key"
   if opts.headers then
     -- a key given as a header is the request's key: the one retries reuse and errors report

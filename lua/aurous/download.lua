@@ -59,7 +59,9 @@ function download.fetch(client, path, dest, opts)
       handlers.on_progress = function(dn, dt) opts.on_progress(dn, dt) end
     end
     local req = { method = "GET", url = url, raw = true, anonymous = anonymous,
-      opts = { timeout = opts.timeout }, handlers = handlers, max_response_size = opts.max_size or 2 ^ 40 }
+      -- no total time limit unless asked (a large video on a slow link takes what it
+      -- takes); a stalled one still fails after the client's low_speed_time
+      opts = { timeout = opts.timeout or 0 }, handlers = handlers, max_response_size = opts.max_size or 2 ^ 40 }
     if dest.path then
       req.output_path = tmp
     else

@@ -6,7 +6,9 @@ local util = {}
 
 --- Percent-encodes everything but RFC 3986's unreserved characters.
 function util.escape(s)
-  return (tostring(s):gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
+  -- RFC 3986 unreserved bytes, spelled out: %w follows the C locale's isalnum,
+  -- which a host (Neovim calls setlocale) may extend to bytes over 127
+  return (tostring(s):gsub("[^A-Za-z0-9%-%._~]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
 local function query_value(v)

@@ -30,6 +30,7 @@ local function describe(v)
   if v == json.null then return "null" end
   if type(v) == "number" and not is_integer(v) then return "number" end
   if type(v) == "number" then return "integer" end
+  if type(v) == "table" and (json.is_array(v) or (v[1] ~= nil and is_array(v))) then return "array" end
   return type(v)
 end
 
@@ -40,7 +41,8 @@ local function check_type(spec, v)
   if t == "number" then return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
   if t == "boolean" then return type(v) == "boolean" end
   if t == "array" then return is_array(v) end
-  if t == "object" then return type(v) == "table" and not json.is_array(v) end
+  -- a non-empty sequence would go out as a JSON array
+  if t == "object" then return type(v) == "table" and not json.is_array(v) and not (v[1] ~= nil and is_array(v)) end
   return true
 end
 
