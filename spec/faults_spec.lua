@@ -188,6 +188,45 @@ describe("retry rules", function()
     assert.equal(COST, m:counters().charged_credits)
   end)
 
+  it("takes a key given in the alias header as the key: the same create is not run twice", function()
+    local c = new_client()
+    for _, name in ipairs{ "Aurous-Idempotent-Key", "aurous-idempotency-key" } do
+      m:reset()
+      local opts = { headers = { [name] = "order-42-" .. name } }
+      local gen, _, meta = c.images:create(IMAGE, opts)
+      local again, _, meta2 = c.images:create(IMAGE, opts)
+      assert.equal(gen.id, again.id)
+      assert.equal("order-42-" .. name, meta.idempotency_key)
+      assert.is_true(meta2.idempotent_replayed)
+      assert.equal("order-42-" .. name, one_key())
+      assert.equal(1, m:executed("POST /v1/images"))
+    end
+  end)
+
+  it("retries a 409 on its own key whatever the message says (the first request is in flight)", function()
+    local c = new_client()
+    m:fault{ method = "POST", path = "^/v1/images$", action = "status", status = 409,
+      message = "Another request with this idempotency key is still being processed." }
+    local gen, err, meta = c.images:create(IMAGE)
+    assert.is_nil(err)
+    assert.truthy(gen)
+    assert.equal(2, meta.attempts)
+    assert.equal(2, #requests_to("POST", "/v1/images"))
+  end)
+
+  it("says when a POST that was not retried may have run", function()
+    local c = new_client()
+    m:fault{ method = "POST", path = "^/v1/webhook_endpoints$", action = "execute_then_reset" }
+    local _, err = c.webhook_endpoints:create{ url = "https://example.com/hook", events = { "*" } }
+    assert.equal("connection", err.type)
+    assert.is_true(err.may_have_executed)
+    assert.matches("may have been executed", err.message)
+    m:fault{ method = "POST", path = "^/v1/webhook_endpoints$", action = "status", status = 429 }
+    _, err = c.webhook_endpoints:create{ url = "https://example.com/hook", events = { "*" } }
+    assert.equal(429, err.status)
+    assert.is_nil(err.may_have_executed) -- a 429 answers before running anything
+  end)
+
   it("stops at max_retries", function()
     m:fault{ path = "^/v1/balance$", action = "status", status = 503, times = 10 }
     local c = new_client{ max_retries = 2 }
@@ -245,6 +284,16 @@ describe("retry rules", function()
     assert.is_true(took < 1.3, "took " .. took)
     assert.is_true(err.attempts >= 2)
     assert.is_true(err.attempts < 10)
+  end)
+
+  it("a stall before the deadline is a timeout that is retried, not the deadline", function()
+    m:fault{ path = "^/v1/balance$", action = "slow_body", delay = 4, times = 1 }
+    local c = new_client{ timeout = 30, deadline = 10, low_speed_limit = 100000, low_speed_time = 1 }
+    local took, v, err, meta = timed(function() return c.account:balance() end)
+    assert.is_nil(err)
+    assert.truthy(v)
+    assert.equal(2, meta.attempts)
+    assert.is_true(took < 4, "took " .. took)
   end)
 
   it("a deadline cuts a stalled attempt short", function()

@@ -130,8 +130,12 @@ describe("retry.delay", function()
       aurous.new{ api_key = "al_live_abcdefgh1234", retry = { base_delay = "1" } }
     end)
     assert.has_error(function() aurous.new{ api_key = "al_live_abcdefgh1234", max_retries = -1 } end)
+    assert.has_error(function() aurous.new{ api_key = "al_live_abcdefgh1234", max_retries = math.huge } end,
+      "aurous.new: max_retries must be finite")
     local c = aurous.new{ api_key = "al_live_abcdefgh1234" }
     assert.equal(2, c.max_retries)
+    local _, err = c.account:balance(nil, { max_retries = math.huge })
+    assert.equal("opts.max_retries", err.param)
   end)
 end)
 
@@ -187,5 +191,27 @@ describe("errors.parse_retry_after", function()
     local e = errors.from_response(429, nil, { ["retry-after"] = "7" })
     assert.equal(7, e.retry_after)
     assert.equal("rate_limit", e.type)
+  end)
+
+  it("falls back on X-RateLimit-Reset for a 429 without it", function()
+    local e = errors.from_response(429, nil, { ["x-ratelimit-reset"] = tostring(os.time() + 5) })
+    assert.is_true(e.retry_after >= 4 and e.retry_after <= 5, tostring(e.retry_after))
+    assert.equal(0, errors.from_response(429, nil, { ["x-ratelimit-reset"] = "1000" }).retry_after)
+    assert.equal(7, errors.from_response(429, nil, { ["retry-after"] = "7", ["x-ratelimit-reset"] = "1000" }).retry_after)
+    assert.is_nil(errors.from_response(503, nil, { ["x-ratelimit-reset"] = tostring(os.time() + 5) }).retry_after)
+  end)
+end)
+
+describe("errors.body_hint", function()
+  it("says what a body without the API's envelope says, on one line", function()
+    assert.equal("content-type application/json: Forbidden: IP not allowed",
+      errors.body_hint('{"message":"Forbidden: IP not allowed"}', "application/json"))
+    assert.equal("content-type text/plain: Request Header Or Cookie Too Large",
+      errors.body_hint("Request Header Or Cookie Too Large\r\n", "text/plain"))
+    assert.equal("content-type text/html, empty body", errors.body_hint("", "text/html"))
+    local long = errors.body_hint(string.rep("é", 150), "text/plain")
+    local utf8 = rawget(_G, "utf8") -- 5.3+
+    assert.truthy(utf8 == nil or utf8.len(long), "a cut leaves valid UTF-8")
+    assert.is_true(#long < 230)
   end)
 end)

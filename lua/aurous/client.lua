@@ -54,6 +54,8 @@ local CALL_OPTIONS = {
   max_retries = "number", deadline = "number",
 }
 local NON_NEGATIVE = { timeout = true, max_retries = true, deadline = true }
+-- The idempotency key's header and its aliases (REFERENCE §4, §6).
+local KEY_HEADERS = { ["idempotency-key"] = true, ["aurous-idempotent-key"] = true, ["aurous-idempotency-key"] = true }
 
 local NO_OPTIONS = setmetatable({}, { __newindex = function() error("aurous: internal: NO_OPTIONS is read-only", 2) end })
 
@@ -134,6 +136,7 @@ function client.new(opts)
       "low_speed_limit", "low_speed_time", "max_header_size" } do
     local v = o[name]
     if v ~= nil and (v ~= v or v < 0) then error("aurous.new: " .. name .. " must be a non-negative number", 2) end
+    if name == "max_retries" and v == math.huge then error("aurous.new: max_retries must be finite", 2) end
   end
   if o.retry then
     local r, rerr = check_options(o.retry, RETRY_OPTIONS, "options.retry")
@@ -319,7 +322,7 @@ local function interpret(req, resp, terr)
     return value
   end
   local envelope = errors.envelope_of(resp.body, ctype)
-  local hint = (not envelope) and (ctype ~= "" and ("content-type " .. ctype) or "empty body") or nil
+  local hint = (not envelope) and errors.body_hint(resp.body, ctype) or nil
   return nil, errors.from_response(status, envelope, resp.headers, hint)
 end
 
@@ -327,7 +330,10 @@ end
 local function raw_status_error(resp)
   local status = resp.status
   if status == 408 or status == 429 or (status >= 500 and status <= 599) then
-    return errors.from_response(status, errors.envelope_of(resp.body, resp.headers["content-type"]), resp.headers)
+    local ctype = resp.headers["content-type"]
+    local envelope = errors.envelope_of(resp.body, ctype)
+    return errors.from_response(status, envelope, resp.headers,
+      (not envelope) and errors.body_hint(resp.body, ctype) or nil)
   end
   return nil
 end
@@ -357,12 +363,13 @@ function Client:send(req)
   end
   local given_key, key_arg = opts.idempotency_key, "opts.idempotency_key"
   if opts.headers then
-    -- a key given as a header is the request's key: the one retries reuse and errors report
+    -- a key given as a header (or its documented aliases) is the request's key: the
+    -- one sent as Idempotency-Key, reused by retries and reported by errors
     for name, v in pairs(opts.headers) do
-      if name:lower() == "idempotency-key" then
+      if KEY_HEADERS[name:lower()] then
         v = tostring(v)
         if given_key and given_key ~= v then
-          return nil, errors.argument("opts.headers." .. name, "differs from opts.idempotency_key")
+          return nil, errors.argument("opts.headers." .. name, "differs from the idempotency key given elsewhere")
         end
         given_key, key_arg = v, "opts.headers." .. name
       end
@@ -373,6 +380,7 @@ function Client:send(req)
   end
   for name, v in pairs(opts) do
     if NON_NEGATIVE[name] and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
+    if name == "max_retries" and v == math.huge then return nil, errors.argument("opts.max_retries", "must be finite") end
   end
   -- base_url was checked by client.new: only the part given here is scanned
   if (req.url or req.path):find("[%c ]") then
@@ -437,7 +445,7 @@ function Client:send(req)
       if attempt_timeout == 0 or left < attempt_timeout then attempt_timeout = left; capped = true end
     end
     if logging then
-      self:_log("aurous: %s %s attempt %d/%d (timeout %gs)%s", method, shown_url, attempt, max_retries + 1,
+      self:_log("aurous: %s %s attempt %d/%s (timeout %gs)%s", method, shown_url, attempt, max_retries + 1,
         attempt_timeout, attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
     end
     local t0 = core.now()
@@ -464,7 +472,8 @@ function Client:send(req)
       if req.raw then return value end
       return value, nil, response_meta(resp, attempt, idem_key, core.now() - started)
     end
-    if capped and err.type == "timeout" and not err.status then
+    -- the deadline cut this attempt short (not a stall or a connect timeout before it)
+    if capped and err.type == "timeout" and not err.status and core.now() >= deadline - 0.05 then
       err.code = "deadline_exceeded"
       err.message = string.format("deadline of %gs exceeded during attempt %d: %s", deadline_s, attempt,
         tostring(err.message))
@@ -473,17 +482,26 @@ function Client:send(req)
     err.idempotency_key = idem_key
     err.attempts = attempt
     err.retryable = retry.retryable(err, safe)
+    if err.status == 409 and err.code == "idempotency_key_in_use" and idem_key and (not given_key or attempt > 1) then
+      -- our own key with our own body: the first request is still running (REFERENCE §6)
+      err.retryable = true
+    end
     last_err = err
     local reason
     local wait
     if not err.retryable then
       if retry.retryable(err, true) then
         reason = method .. " without an idempotency key may have been executed"
+        if not err.status or err.status >= 500 then -- 408 and 429 answer before running it
+          err.may_have_executed = true
+          err.message = err.message .. "; not retried: the request may have been executed (a "
+            .. method .. " without an idempotency key), check before sending it again"
+        end
       else
         reason = "not retryable"
       end
     elseif attempt > max_retries then
-      reason = string.format("max_retries (%d) reached", max_retries)
+      reason = "max_retries (" .. max_retries .. ") reached"
     else
       wait = retry.delay(attempt, err, self.retry_policy)
       if not wait then
@@ -498,7 +516,7 @@ function Client:send(req)
       if req.raw and resp and err.status == resp.status then return resp end
       return nil, err
     end
-    self:_log("aurous: retry %d/%d in %.2fs%s after: %s", attempt, max_retries, wait,
+    self:_log("aurous: retry %d/%s in %.2fs%s after: %s", attempt, max_retries, wait,
       err.retry_after and string.format(" (Retry-After %gs)", err.retry_after) or "", tostring(err))
     loop.sleep(wait)
   end

@@ -23,7 +23,7 @@ end
 local function response_error(resp, body)
   local envelope = errors.envelope_of(body, resp.headers["content-type"])
   local err = errors.from_response(resp.status, envelope, resp.headers,
-    (not envelope) and ("content-type " .. tostring(resp.headers["content-type"])) or nil)
+    (not envelope) and errors.body_hint(body, resp.headers["content-type"]) or nil)
   if resp.status == 410 then
     err.code = err.code or "output_expired"
     err.message = EXPIRED_HELP .. " (" .. tostring(err.message) .. ")"

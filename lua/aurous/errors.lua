@@ -72,6 +72,28 @@ function errors.envelope_of(body, content_type)
   return nil
 end
 
+--- What a body without the API's error envelope says (a gateway's, a proxy's), for
+-- an error message: its content type, then a JSON body's `message`, `error` or
+-- `detail` string, or else the body's first 200 bytes on one line.
+function errors.body_hint(body, content_type)
+  local hint = (content_type and content_type ~= "") and ("content-type " .. content_type) or nil
+  if type(body) ~= "string" or body == "" then return hint and (hint .. ", empty body") or "empty body" end
+  local text = body
+  if body:sub(1, 1) == "{" then
+    local decoded = json.decode(body)
+    if type(decoded) == "table" then
+      for _, field in ipairs{ "message", "error", "detail" } do
+        if type(decoded[field]) == "string" and decoded[field] ~= "" then text = decoded[field] break end
+      end
+    end
+  end
+  local excerpt = text:sub(1, 200):gsub("%c+", " "):match("^%s*(.-)%s*$")
+  if #text > 200 then
+    excerpt = excerpt:gsub("[\192-\255][\128-\191]*$", "") .. "…" -- not half a UTF-8 character
+  end
+  return (hint and (hint .. ": ") or "") .. excerpt
+end
+
 --- An error from an HTTP response that is not 2xx.
 -- `envelope` is the decoded body's `error` table when there was one.
 function errors.from_response(status, envelope, headers, body_hint)
@@ -93,6 +115,11 @@ function errors.from_response(status, envelope, headers, body_hint)
   end
   local ra = headers and headers["retry-after"]
   if ra then e.retry_after = errors.parse_retry_after(ra) end
+  local reset = headers and tonumber(headers["x-ratelimit-reset"])
+  if status == 429 and e.retry_after == nil and reset and reset == reset then
+    -- no Retry-After: the bucket refills by then (epoch seconds, REFERENCE §4, §5.2)
+    e.retry_after = math.max(0, reset - os.time())
+  end
   return errors.new(e)
 end
 
