@@ -72,6 +72,10 @@ describe("json_decode", function()
     assert.equal("invalid JSON at byte 7: unexpected character 't'", err)
     local _, err2 = decode("[1, 2")
     assert.equal("invalid JSON at byte 6: unterminated array", err2)
+    -- a bad surrogate is reported where its escape begins
+    assert.equal("invalid JSON at byte 3: high surrogate not followed by a low surrogate", select(2, decode('["\\ud800"]')))
+    assert.equal("invalid JSON at byte 3: high surrogate not followed by a low surrogate", select(2, decode('["\\ud800\\u0041"]')))
+    assert.equal("invalid JSON at byte 3: lone low surrogate in \\u escape", select(2, decode('["\\udc00"]')))
   end)
 
   it("limits nesting (default 1000, settable lower)", function()

@@ -293,6 +293,10 @@ describe("json_encode tables", function()
     fails({ 1, 2, x = 1 }, "table has mixed or non-sequence keys (key ", "at $")
     fails({ a = { b = { 1, 2, [4] = 4 } } }, "table has mixed or non-sequence keys (key 4) at $.a.b")
     fails({ [{}] = 1 }, "(key of type table) at $")
+    -- a key quoted in a message is escaped, on one line, and cut at a character boundary
+    assert.equal('table has mixed or non-sequence keys (key "x\\"y?") at $.a', fails({ a = { 1, ['x"y\n'] = 2 } }))
+    local long = fails({ a = { 1, [("é"):rep(50) .. "z"] = 2 } })
+    assert.truthy(long:find('(key "' .. ("é"):rep(50) .. '...")', 1, true), long)
     local m = { x = 1 }
     m[1] = 1
     fails(m, "table has mixed or non-sequence keys")

@@ -114,6 +114,28 @@ describe("webhooks.verify", function()
     end
   end)
 
+  it("verifies over the timestamp as written (a leading zero is signed as sent)", function()
+    local t = "0" .. NOW
+    local header = "t=" .. t .. ",v1=" .. core.hmac_sha256_hex(SECRET, t .. "." .. BODY)
+    assert.truthy(webhooks.verify(BODY, header, SECRET, { now = NOW }))
+  end)
+
+  it("takes a header given once as a table; refuses one given twice", function()
+    local header = header_for(BODY, SECRET, NOW)
+    assert.truthy(webhooks.verify(BODY, { header }, SECRET, { now = NOW }))
+    local _, err = webhooks.verify(BODY, { header, header }, SECRET, { now = NOW })
+    assert.equal("malformed_signature", err.code)
+    assert.matches("given 2 times", err.message)
+  end)
+
+  it("returns only an object as the event", function()
+    for _, body in ipairs{ "false", "null", "42", '"x"', "[1,2]" } do
+      local event, err = webhooks.verify(body, header_for(body, SECRET, NOW), SECRET, { now = NOW })
+      assert.is_nil(event, body)
+      assert.equal("invalid_event", err.code, body)
+    end
+  end)
+
   it("reports a signed body that is not JSON as a decode error", function()
     local body = "not json"
     local _, err = webhooks.verify(body, header_for(body, SECRET, NOW), SECRET, { now = NOW })
@@ -128,11 +150,29 @@ describe("webhooks.verify", function()
     assert.equal("secret", e2.param)
     local _, e3 = webhooks.verify(BODY, "t=1,v1=aa", SECRET, { tolerance = -1 })
     assert.equal("opts.tolerance", e3.param)
+    -- NaN would turn the timestamp check off
+    local _, e4 = webhooks.verify(BODY, header_for(BODY, SECRET, 1), SECRET, { tolerance = 0 / 0, now = NOW })
+    assert.equal("opts.tolerance", e4.param)
+    local _, e5 = webhooks.verify(BODY, header_for(BODY, SECRET, 1), SECRET, { now = 0 / 0 })
+    assert.equal("opts.now", e5.param)
+    local _, e6 = webhooks.verify(BODY, header_for(BODY, SECRET, 1), SECRET, { now = "1" })
+    assert.equal("opts.now", e6.param)
+  end)
+
+  it("reports a stale timestamp with fractional now and tolerance", function()
+    local _, err = webhooks.verify(BODY, header_for(BODY, SECRET, NOW), SECRET, { now = NOW + 1000.5, tolerance = 0.5 })
+    assert.equal("timestamp_out_of_tolerance", err.code)
+    assert.matches("the tolerance is 0.5s", err.message)
   end)
 
   it("never puts the secret in an error message", function()
     local _, err = webhooks.verify(BODY, header_for(BODY, "whsec_wrong", NOW), SECRET, { now = NOW })
     assert.is_nil(tostring(err):find(SECRET, 1, true))
+    -- the secret and the header swapped: the message names the mistake, not the secret
+    _, err = webhooks.verify(BODY, SECRET, header_for(BODY, SECRET, NOW), { now = NOW })
+    assert.equal("malformed_signature", err.code)
+    assert.is_nil(tostring(err):find(SECRET, 1, true))
+    assert.matches("is the secret passed as the header", err.message)
   end)
 end)
 

@@ -261,6 +261,21 @@ static int is_identifier(const char *s, size_t n) {
   return 1;
 }
 
+/* Appends up to 100 bytes of s for a message, on one line: quotes and
+ * backslashes escaped, control characters as '?', cut at a UTF-8 character
+ * boundary (the message stays valid UTF-8), "..." when cut. */
+static void put_excerpt(encoder *e, const char *s, size_t n) {
+  size_t i, shown = n > 100 ? 100 : n;
+  if (shown < n)
+    while (shown > 0 && ((unsigned char)s[shown] & 0xC0) == 0x80) shown--; /* s[shown] begins a character */
+  for (i = 0; i < shown; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '"' || c == '\\') enc_putc(e, '\\');
+    enc_putc(e, c < 0x20 ? '?' : (char)c);
+  }
+  if (shown < n) enc_put(e, "...", 3);
+}
+
 /* Appends a printable form of the key at stack index idx. */
 static void describe_key(encoder *e, int idx) {
   lua_State *L = e->L;
@@ -270,8 +285,7 @@ static void describe_key(encoder *e, int idx) {
       size_t n;
       const char *s = lua_tolstring(L, idx, &n);
       enc_putc(e, '"');
-      enc_put(e, s, n > 100 ? 100 : n);
-      if (n > 100) enc_put(e, "...", 3);
+      put_excerpt(e, s, n);
       enc_putc(e, '"');
       return;
     }
@@ -310,14 +324,8 @@ static void describe_path(encoder *e, int depth) {
         enc_putc(e, '.');
         enc_put(e, s, n);
       } else {
-        size_t i;
         enc_put(e, "[\"", 2);
-        for (i = 0; i < n && i < 100; i++) {
-          unsigned char c = (unsigned char)s[i];
-          if (c == '"' || c == '\\') enc_putc(e, '\\');
-          enc_putc(e, c < 0x20 ? '?' : (char)c);
-        }
-        if (n > 100) enc_put(e, "...", 3);
+        put_excerpt(e, s, n);
         enc_put(e, "\"]", 2);
       }
     } else {

@@ -176,15 +176,16 @@ static const unsigned char *scan_string(scanner *sc, const unsigned char *p) {
       if (end - p < 2) return fail(sc, p, "unterminated escape");
       e = p[1];
       if (e == 'u') {
+        const unsigned char *escape = p; /* errors point at the escape itself */
         long u = hex4(p + 2, end);
         if (u < 0) return fail(sc, p, "bad \\u escape (four hex digits expected)");
         p += 6;
-        if (u >= 0xDC00 && u <= 0xDFFF) return fail(sc, p, "lone low surrogate in \\u escape");
+        if (u >= 0xDC00 && u <= 0xDFFF) return fail(sc, escape, "lone low surrogate in \\u escape");
         if (u >= 0xD800 && u <= 0xDBFF) {
           long lo;
-          if (p[0] != '\\' || p[1] != 'u') return fail(sc, p, "high surrogate not followed by a low surrogate");
+          if (p[0] != '\\' || p[1] != 'u') return fail(sc, escape, "high surrogate not followed by a low surrogate");
           lo = hex4(p + 2, end);
-          if (lo < 0xDC00 || lo > 0xDFFF) return fail(sc, p, "high surrogate not followed by a low surrogate");
+          if (lo < 0xDC00 || lo > 0xDFFF) return fail(sc, escape, "high surrogate not followed by a low surrogate");
           p += 6;
         }
         if (u == 0) has_nul = 1;

@@ -15,24 +15,27 @@ local function failure(code, message)
 end
 
 --- Parses a signature header into its timestamp and its list of v1 signatures.
--- @return t, { sig… }  |  nil, message
+-- @return t (a number), { sig… }, the timestamp as written (what was signed)  |  nil, message
+-- Messages never quote the header: a secret passed in its place would show.
 function webhooks.parse_header(header)
-  local t, sigs = nil, {}
+  local t, t_text, sigs, n = nil, nil, {}, 0
   for item in (header .. ","):gmatch("([^,]*),") do
+    n = n + 1
     local k, v = item:match("^%s*([^=%s]+)%s*=%s*(.-)%s*$")
     if k == "t" then
       if t or not v:match("^%d+$") or #v > 12 then return nil, "malformed timestamp" end
-      t = tonumber(v)
+      t, t_text = tonumber(v), v
     elseif k == "v1" then
       if not v:match("^%x+$") then return nil, "malformed v1 signature" end
       sigs[#sigs + 1] = v:lower()
     elseif not k and item:find("%S") then
-      return nil, "malformed element " .. string.format("%q", item:sub(1, 40))
+      local hint = item:find("whsec_", 1, true) and " (is the secret passed as the header?)" or ""
+      return nil, "element " .. n .. " is not key=value" .. hint
     end
   end
   if not t then return nil, "no timestamp (t=)" end
   if #sigs == 0 then return nil, "no v1 signature" end
-  return t, sigs
+  return t, sigs, t_text
 end
 
 --- Verifies a delivery and returns its decoded event, or `nil, err`.
@@ -49,18 +52,29 @@ function webhooks.verify(raw_body, header, secrets, opts)
   if opts ~= nil and type(opts) ~= "table" then return nil, errors.argument("opts", "a table is expected, got " .. type(opts)) end
   opts = opts or {}
   local tolerance = opts.tolerance or webhooks.DEFAULT_TOLERANCE
-  if type(tolerance) ~= "number" or tolerance < 0 then return nil, errors.argument("opts.tolerance", "a non-negative number is expected") end
+  -- NaN would pass every comparison below: the check would be off
+  if type(tolerance) ~= "number" or tolerance ~= tolerance or tolerance < 0 then
+    return nil, errors.argument("opts.tolerance", "a non-negative number is expected")
+  end
+  local now = opts.now or os.time()
+  if type(now) ~= "number" or now ~= now then return nil, errors.argument("opts.now", "a number (Unix seconds) is expected") end
+  if type(header) == "table" then
+    -- a repeated header, as some servers hand it: one delivery carries one
+    if #header ~= 1 then
+      return failure("malformed_signature", webhooks.HEADER .. " header given " .. #header .. " times")
+    end
+    header = header[1]
+  end
   if type(header) ~= "string" or header == "" then
     return failure("missing_signature", "no " .. webhooks.HEADER .. " header")
   end
-  local t, sigs = webhooks.parse_header(header)
+  local t, sigs, t_text = webhooks.parse_header(header)
   if not t then return failure("malformed_signature", "bad " .. webhooks.HEADER .. " header: " .. sigs) end
-  local now = opts.now or os.time()
   if math.abs(now - t) > tolerance then
     return failure("timestamp_out_of_tolerance", string.format(
-      "signature timestamp is %ds %s now; the tolerance is %ds", math.abs(now - t), t < now and "before" or "after", tolerance))
+      "signature timestamp is %.0fs %s now; the tolerance is %gs", math.abs(now - t), t < now and "before" or "after", tolerance))
   end
-  local signed = tostring(t) .. "." .. raw_body
+  local signed = t_text .. "." .. raw_body
   local matched = false
   for _, secret in ipairs(secrets) do
     local expected = core.hmac_sha256_hex(secret, signed)
@@ -73,6 +87,10 @@ function webhooks.verify(raw_body, header, secrets, opts)
   local event, derr = json.decode(raw_body)
   if event == nil then
     return nil, errors.new{ type = "decode", code = "invalid_json", message = "webhook body is not valid JSON: " .. derr }
+  end
+  if type(event) ~= "table" or json.is_array(event) then
+    return nil, errors.new{ type = "decode", code = "invalid_event",
+      message = "webhook body is signed but is not an event (a JSON object)" }
   end
   return event
 end
