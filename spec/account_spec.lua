@@ -132,6 +132,22 @@ describe("usage (page_token paging)", function()
     assert.equal("start_time", api.fails(client.account:usage{ start_time = "yesterday" }).param)
     assert.equal(0, #m:requests())
   end)
+
+  it("takes filters as lists or comma-separated strings, and RFC 3339 in either case", function()
+    local start = "2026-05-01t00:00:00z"
+    assert(client.account:usage{ start_time = start, status = "failed,succeeded", group_by = "type,status" })
+    local q = m:last_request().query
+    assert.same({ "failed,succeeded" }, q.status)
+    assert.same({ "type,status" }, q.group_by)
+    assert(client.account:usage{ start_time = start, status = { "failed", "succeeded" } })
+    assert.same({ "failed", "succeeded" }, m:last_request().query["status[]"])
+    m:clear_requests()
+    -- checked as the list they stand for
+    assert.equal("group_by", api.fails(client.account:usage{ start_time = start, group_by = "type,status,model" }).param)
+    assert.equal("group_by", api.fails(client.account:usage{ start_time = start, group_by = "type,colour" }).param)
+    assert.equal("group_by", api.fails(client.account:usage{ start_time = start, group_by = "type, status" }).param)
+    assert.equal(0, #m:requests())
+  end)
 end)
 
 describe("usage_events (cursor paging)", function()

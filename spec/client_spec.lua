@@ -24,6 +24,15 @@ describe("what the pipeline sends", function()
     assert.equal("2k_1_1", r.json.size)
   end)
 
+  it("sends no Content-Type with a POST that has no body", function()
+    local gen = assert(client.images:create{ prompt = "a red fox", size = "2k_1_1" })
+    assert.truthy(client.images:cancel(gen.id))
+    local r = m:last_request()
+    assert.equal("POST", r.method)
+    assert.equal(0, r.body_size)
+    assert.is_nil(r.headers["content-type"])
+  end)
+
   it("overrides the version per client and per call", function()
     local c2 = aurous.new{ api_key = m.api_key, base_url = m.url, version = "2026-06-19" }
     assert.truthy(c2.account:balance())

@@ -54,6 +54,8 @@ local CALL_OPTIONS = {
   max_retries = "number", deadline = "number",
 }
 local NON_NEGATIVE = { timeout = true, max_retries = true, deadline = true }
+-- Methods whose requests carry a body (or say they have none).
+local BODY_METHODS = { POST = true, PUT = true, PATCH = true }
 -- The idempotency key's header and its aliases (REFERENCE §4, §6).
 local KEY_HEADERS = { ["idempotency-key"] = true, ["aurous-idempotent-key"] = true, ["aurous-idempotency-key"] = true }
 
@@ -275,7 +277,12 @@ function Client:_headers(req, opts, has_body, idem_key)
   if not req.anonymous then set_header(headers, "X-Api-Key", secret_keys[self]) end
   set_header(headers, "Aurous-Version", opts.version or self.version)
   set_header(headers, "Accept", "application/json")
-  if has_body then set_header(headers, "Content-Type", "application/json") end
+  if has_body then
+    set_header(headers, "Content-Type", "application/json")
+  elseif BODY_METHODS[req.method] and not req.parts then
+    -- no body: no type either (libcurl would send application/x-www-form-urlencoded)
+    set_header(headers, "Content-Type", "")
+  end
   if idem_key then set_header(headers, "Idempotency-Key", idem_key) end
   if opts.headers then
     for k, v in pairs(opts.headers) do set_header(headers, k, v) end
@@ -405,7 +412,7 @@ function Client:send(req)
     header_list = header_lines(headers)
   else
     -- the usual request: the client's own headers, built once per client
-    local shape = has_body and "json" or "bare"
+    local shape = has_body and "json" or ((BODY_METHODS[req.method] and not req.parts) and "empty" or "bare")
     header_list = self._header_lines[shape]
     if not header_list then
       header_list = header_lines(self:_headers(req, opts, has_body))

@@ -1,7 +1,8 @@
 --- Argument checks against an endpoint's field descriptions, before any I/O.
 -- A field description: `{ type = "string"|"integer"|"number"|"boolean"|"array"|"object",
 -- required, min, max, min_len, max_len, nonblank, enum = {…}, pattern, items = "string",
--- min_items, max_items }`. Unknown fields pass through (the API may be newer).
+-- patterns = {…} (any one), min_items, max_items, comma_separated (an array that may
+-- also come as "a,b") }`. Unknown fields pass through (the API may be newer).
 -- @module aurous.validate
 local errors = require("aurous.errors")
 local json = require("aurous.json")
@@ -54,6 +55,13 @@ end
 
 -- Checks one value; returns nil or a message.
 local function check_value(spec, v)
+  if spec.type == "array" and spec.comma_separated and type(v) == "string" then
+    -- the API also takes the list as one comma-separated string: checked as the
+    -- list it stands for, sent as given
+    local items = {}
+    for item in (v .. ","):gmatch("([^,]*),") do items[#items + 1] = item end
+    v = items
+  end
   if not check_type(spec, v) then
     return (spec.type == "integer" and "an integer" or ((spec.type == "array" or spec.type == "object") and "an " or "a ") .. spec.type)
       .. " is expected, got " .. describe(v)
@@ -64,6 +72,11 @@ local function check_value(spec, v)
     if spec.max_len and len > spec.max_len then return "must be at most " .. spec.max_len .. " characters" end
     if spec.nonblank and not v:find("%S") then return "must not be blank" end
     if spec.pattern and not v:find(spec.pattern) then return spec.pattern_text or ("must match " .. spec.pattern) end
+    if spec.patterns then
+      local matched = false
+      for _, p in ipairs(spec.patterns) do if v:find(p) then matched = true break end end
+      if not matched then return spec.pattern_text or ("must match one of " .. table.concat(spec.patterns, " ")) end
+    end
   end
   if type(v) == "number" then
     if spec.min and v < spec.min then return "must be between " .. spec.min .. " and " .. (spec.max or "∞") end

@@ -3,8 +3,8 @@
 -- @module aurous.resources.account
 local schemas = require("aurous.resources.schemas")
 
-local RFC3339 = { type = "string", pattern = "^%d%d%d%d%-%d%d%-%d%dT%d%d:%d%d", pattern_text = "must be an RFC 3339 time such as 2026-05-01T00:00:00Z" }
-local GROUPS = { type = "array", max_items = 2, items = { type = "string", enum = { "status", "api_key_id", "user_id", "type", "model" } } }
+local RFC3339 = { type = "string", pattern = "^%d%d%d%d%-%d%d%-%d%d[Tt]%d%d:%d%d", pattern_text = "must be an RFC 3339 time such as 2026-05-01T00:00:00Z" }
+local GROUPS = { type = "array", comma_separated = true, max_items = 2, items = { type = "string", enum = { "status", "api_key_id", "user_id", "type", "model" } } }
 
 local USAGE = {
   fields = {
@@ -12,10 +12,11 @@ local USAGE = {
     end_time = RFC3339,
     bucket_width = { type = "string", enum = { "1m", "5m", "15m", "1h", "1d", "7d" } },
     group_by = GROUPS,
-    status = { type = "array", items = { type = "string" } },
-    type = { type = "array", items = { type = "string" } },
-    api_key_id = { type = "array", items = { type = "string" } },
-    user_id = { type = "array", items = { type = "string" } },
+    -- REFERENCE §12.5: "comma-separated or repeated"
+    status = { type = "array", comma_separated = true, items = { type = "string" } },
+    type = { type = "array", comma_separated = true, items = { type = "string" } },
+    api_key_id = { type = "array", comma_separated = true, items = { type = "string" } },
+    user_id = { type = "array", comma_separated = true, items = { type = "string" } },
     lora_id = { type = "string" },
     character_id = { type = "string" },
     limit = { type = "integer", min = 1, max = 100 },

@@ -36,7 +36,7 @@ local IMAGE_BODY = {
     count = { type = "integer", min = 1 },
     enhance_prompt = { type = "boolean" },
     webhook_url = schemas.https_url,
-    reference_image_urls = { type = "array", min_items = 1, items = { type = "string", min_len = 1 } },
+    reference_image_urls = { type = "array", min_items = 1, items = schemas.image_source },
     character_id = { type = "string", min_len = 1 },
   },
   rules = {
@@ -50,9 +50,9 @@ local IMAGE_BODY = {
 local VIDEO_BODY = {
   fields = {
     video_lora_id = { type = "string", required = true, min_len = 1 },
-    prompt = { type = "string", min_len = 1, max_len = 4000 },
-    first_frame_url = { type = "string", min_len = 1, max_len = 2048 },
-    last_frame_url = { type = "string", min_len = 1, max_len = 2048 },
+    prompt = { type = "string" }, -- endpoints.json gives no limits for video prompts
+    first_frame_url = schemas.image_source,
+    last_frame_url = schemas.image_source,
     resolution = { type = "string", enum = { "480p", "720p", "1080p" } },
     ratio = { type = "string", enum = { "16:9", "4:3", "1:1", "3:4", "9:16", "21:9" } },
     duration = { type = "integer", min = 2, max = 12 },

@@ -15,7 +15,13 @@ function schemas.cursor_query(extra, with_ending_before)
   return { fields = fields, rules = { validate.exclusive("starting_after", "ending_before") } }
 end
 
-schemas.https_url = { type = "string", min_len = 1, max_len = 2048, pattern = "^https?://[^%s]+$",
+schemas.https_url = { type = "string", min_len = 1, max_len = 2048, pattern = "^[Hh][Tt][Tt][Pp][Ss]?://[^%s]+$",
   pattern_text = "must be an http(s) URL" }
+
+-- An image the API fetches: an uploaded file's id or a public https:// URL
+-- (REFERENCE §8.1, §9.1; an unknown URL is refused).
+schemas.image_source = { type = "string", min_len = 1, max_len = 2048,
+  patterns = { "^file_%S+$", "^[Hh][Tt][Tt][Pp][Ss]://[^%s]+$" },
+  pattern_text = "must be a file_ id (from files:upload) or an https:// URL" }
 
 return schemas

@@ -4,7 +4,7 @@ local schemas = require("aurous.resources.schemas")
 local validate = require("aurous.validate")
 
 local function https_url(required)
-  return { type = "string", required = required, min_len = 1, max_len = 2048, pattern = "^https://[^%s]+$",
+  return { type = "string", required = required, min_len = 1, max_len = 2048, pattern = "^[Hh][Tt][Tt][Pp][Ss]://[^%s]+$",
     pattern_text = "must be an https:// URL (http:// is rejected by the API)" }
 end
 
