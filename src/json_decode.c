@@ -360,10 +360,14 @@ static int json_decode(lua_State *L) {
     const char *why = st->scan.error;
     state_clear(st);
     lua_pushnil(L);
+    /* the position as a Lua number: an int would wrap past 2 GiB of text */
+    lua_pushliteral(L, "invalid JSON at byte ");
+    aur_pushint64(L, (long long)at + 1);
     if (strcmp(why, "unexpected character") == 0 && at < len && text[at] > 0x20 && text[at] < 0x7F)
-      lua_pushfstring(L, "invalid JSON at byte %d: unexpected character '%c'", (int)(at + 1), text[at]);
+      lua_pushfstring(L, ": unexpected character '%c'", text[at]);
     else
-      lua_pushfstring(L, "invalid JSON at byte %d: %s", (int)(at + 1), why);
+      lua_pushfstring(L, ": %s", why);
+    lua_concat(L, 3);
     return 2;
   }
   if (st->scan.nlong > 0) {
