@@ -257,6 +257,18 @@ describe("get, list, each, update, delete", function()
     assert.equal("status", uerr.param)
   end)
 
+  it("delete is sent once: a 503 is not retried (a repeat would answer 404)", function()
+    m:fault{ method = "DELETE", path = "^/v1/characters/", action = "status", status = 503, times = 3 }
+    local retrying = aurous.new{ api_key = m.api_key, base_url = m.url, max_retries = 2,
+      retry = { base_delay = 0.01, max_delay = 0.02 } }
+    local err = api.fails(retrying.characters:delete(chars[2].id))
+    assert.equal(503, err.status)
+    assert.equal(1, err.attempts)
+    local deletes = 0
+    for _, r in ipairs(m:requests()) do if r.method == "DELETE" then deletes = deletes + 1 end end
+    assert.equal(1, deletes)
+  end)
+
   it("delete soft-deletes: gone from get and list", function()
     local d, err = client.characters:delete(chars[3].id)
     assert.is_nil(err)

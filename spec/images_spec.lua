@@ -461,6 +461,9 @@ describe("images:download", function()
     assert.equal("HTTPS://cdn.example/x.png", resolve("HTTPS://cdn.example/x.png", from))
     assert.equal("https://api.example/media/x.png", resolve("/media/x.png", from))
     assert.equal("https://api.example/v1/images/img_1/output/x.png", resolve("x.png", from))
+    -- a query-only reference keeps the path; the base's own query and fragment never count
+    assert.equal(from .. "?token=abc", resolve("?token=abc", from))
+    assert.equal("https://api.example/a/x.png", resolve("x.png", "https://api.example/a/b.png?p=1/2#f/g"))
   end)
 
   it("cancelling the task of a download to a path leaves no .part", function()

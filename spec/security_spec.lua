@@ -53,11 +53,40 @@ describe("the API key", function()
     assert.is_nil(util.redact("al_live_short"):find("short", 1, true))
   end)
 
-  it("is not in the client table (a debug dump)", function()
+  it("is not in the client table (a debug dump), before or after requests", function()
     assert.is_nil(c.api_key)
     assert_no_key(c, "client")
     assert.truthy(c.account:balance()) -- and still sent
     assert.equal(KEY, m:last_request().headers["x-api-key"])
+    assert.truthy(c.images:create{ prompt = "a fox" })
+    assert_no_key(c, "client after requests") -- the cached header lines hold it
+    assert_no_key(c.images, "a resource (it points back to the client)")
+  end)
+
+  it("is not in the error of a download whose error body echoes it", function()
+    local gen = assert(c.images:wait(assert(c.images:create{ prompt = "fox" }).id, { interval = 0.05, timeout = 10 }))
+    m:fault{ path = "^/v1/images/.*/output/0$", action = "status", status = 401, code = "invalid_api_key",
+      message = "Invalid API key " .. KEY .. "." }
+    local _, err = c.images:download(gen, { path = os.tmpname() })
+    assert.equal(401, err.status)
+    assert.is_nil(tostring(err):find(KEY, 1, true), tostring(err))
+    assert_no_key(err, "download error")
+  end)
+
+  it("is not in any field of an error, whatever field the API echoes it in", function()
+    m:fault{ path = "^/v1/balance$", action = "status", status = 400, code = "bad_header",
+      message = "bad header", param = "X-Api-Key: " .. KEY }
+    local _, err = c.account:balance()
+    assert.equal(400, err.status)
+    assert.is_nil(tostring(err):find(KEY, 1, true), tostring(err))
+    assert_no_key(err, "error")
+  end)
+
+  it("base_url cannot carry credentials (they would show wherever the URL does)", function()
+    local ok, err = pcall(aurous.new, { api_key = KEY, base_url = "http://gw:gwPASSWORD123@127.0.0.1:9" })
+    assert.is_false(ok)
+    assert.matches("must not carry credentials", err)
+    assert.is_nil(err:find("gwPASSWORD123", 1, true))
   end)
 
   it("never appears in an error, its tostring, or a log line, for every error type", function()
@@ -211,6 +240,11 @@ describe("debug logging", function()
     assert.equal("https://x/v1/images/img_1/output/0?token=REDACTED&w=1",
       r("https://x/v1/images/img_1/output/0?token=abc123&w=1"))
     assert.equal("https://x/p?a=1&sig=REDACTED", r("https://x/p?a=1&sig=zzz"))
+    -- presigned storage URLs (S3, BytePlus TOS, GCS, CloudFront)
+    assert.equal("https://s/m.png?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&X-Tos-Signature=REDACTED"
+      .. "&X-Goog-Signature=REDACTED&Policy=REDACTED&Key-Pair-Id=REDACTED&w=1",
+      r("https://s/m.png?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=dead&X-Tos-Signature=tos"
+      .. "&X-Goog-Signature=goog&Policy=pol&Key-Pair-Id=K1&w=1"))
   end)
 end)
 

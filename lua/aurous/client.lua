@@ -94,6 +94,9 @@ end
 -- The API key of each client, kept out of the client table so that printing or
 -- inspecting a client (vim.inspect, serpent, debug dumps) never shows it.
 local secret_keys = setmetatable({}, { __mode = "k" })
+-- The header lines of each client's plain requests, built once: kept out of the
+-- client table too (they hold the key).
+local header_cache = setmetatable({}, { __mode = "k" })
 
 local function default_logger()
   local level = os.getenv("AUROUS_LOG")
@@ -117,6 +120,10 @@ function client.new(opts)
   secret_keys[self] = api_key
   self.key_hint = util.redact(api_key)
   self.base_url = (o.base_url or os.getenv("AUROUS_BASE_URL") or client.DEFAULT_BASE_URL):gsub("/+$", "")
+  if self.base_url:match("^%a+://[^/]*@") then
+    -- they would show wherever the URL does (tostring, logs): checked before any message quotes it
+    error("aurous.new: base_url must not carry credentials (user:password@); pass them in headers", 2)
+  end
   if not self.base_url:match("^https?://[^%c ]+$") then
     error("aurous.new: base_url must be an http(s) URL, got " .. string.format("%q", self.base_url), 2)
   end
@@ -153,7 +160,7 @@ function client.new(opts)
     if not ok then error(tostring(herr), 2) end
   end
   self.extra_headers = util.copy(o.headers)
-  self._header_lines = {} -- "bare" / "json" → the header lines of a plain request
+  header_cache[self] = {} -- "bare" / "json" / "empty" → the header lines of a plain request
   if self.insecure then
     local warn = self.log or function(line) io.stderr:write(line, "\n") end
     warn("aurous: WARNING: TLS certificate verification is disabled (insecure = true)")
@@ -180,6 +187,17 @@ function Client:_scrub(s)
   if i == 1 then return s end
   out[#out + 1] = s:sub(i)
   return table.concat(out)
+end
+
+-- Scrubs the key from every string field of an error object (an API may echo a
+-- header back in `param`, `message` or a body excerpt); returns the error.
+function Client:_scrub_error(err)
+  if type(err) == "table" then
+    for k, v in pairs(err) do
+      if type(v) == "string" then err[k] = self:_scrub(v) end
+    end
+  end
+  return err
 end
 
 -- Logs a line when a logger is set (the key never reaches it).
@@ -229,13 +247,17 @@ local function redacted_headers(headers)
   return table.concat(header_lines(shown, true), "; ")
 end
 
+-- Query parameter names (lower case) whose values are credentials: presigned
+-- storage URLs (X-Amz-Signature, X-Amz-Credential, X-Tos-Signature, CloudFront's
+-- Policy and Signature) and tokens.
+local SECRET_PARAM_PARTS = { "sig", "credential", "policy", "token", "key", "secret", "auth", "password" }
+
 -- A URL as logged: the values of credential-like query parameters hidden.
 local function redacted_url(url)
   return (url:gsub("([?&][^=&#]*)=([^&#]*)", function(name, value)
     local n = name:sub(2):lower()
-    if n == "token" or n == "sig" or n == "signature" or n == "key" or n == "api_key"
-        or n:find("secret", 1, true) or n:find("token", 1, true) then
-      return name .. "=" .. (value == "" and "" or "REDACTED")
+    for _, part in ipairs(SECRET_PARAM_PARTS) do
+      if n:find(part, 1, true) then return name .. "=" .. (value == "" and "" or "REDACTED") end
     end
     return name .. "=" .. value
   end))
@@ -347,6 +369,7 @@ end
 
 --- Sends one logical request through the pipeline, with retries.
 -- `req`: method, path (or url), query (table), body (string), parts, json (table → body),
+-- once (never repeated, whatever the method: a second try answers differently),
 -- idempotent (bool: POST that takes an Idempotency-Key), retry_safe (a POST that may be
 -- repeated without one), raw (return the core Response instead of decoding; 408, 429
 -- and 5xx are still retried), stream + handlers, output_path, max_response_size, anonymous
@@ -413,16 +436,17 @@ function Client:send(req)
   else
     -- the usual request: the client's own headers, built once per client
     local shape = has_body and "json" or ((BODY_METHODS[req.method] and not req.parts) and "empty" or "bare")
-    header_list = self._header_lines[shape]
+    local cache = header_cache[self]
+    header_list = cache[shape]
     if not header_list then
       header_list = header_lines(self:_headers(req, opts, has_body))
-      self._header_lines[shape] = header_list
+      cache[shape] = header_list
     end
   end
 
   local method = req.method or "GET"
-  local safe = req.retry_safe or idem_key ~= nil or method == "GET" or method == "HEAD"
-    or method == "PUT" or method == "DELETE" or method == "PATCH"
+  local safe = not req.once and (req.retry_safe or idem_key ~= nil or method == "GET" or method == "HEAD"
+    or method == "PUT" or method == "DELETE" or method == "PATCH")
   local max_retries = math.floor(opts.max_retries or self.max_retries)
   local timeout = opts.timeout or self.timeout
   local deadline_s = opts.deadline or self.deadline
@@ -445,7 +469,7 @@ function Client:send(req)
           idempotency_key = idem_key, attempts = attempt - 1, cause = last_err,
           message = string.format("deadline of %gs exceeded after %d attempt(s)%s", deadline_s, attempt - 1,
             last_err and (": " .. tostring(last_err.message)) or "") }
-        e.message = self:_scrub(e.message)
+        self:_scrub_error(e)
         self:_log("aurous: %s %s: %s", method, shown_url, e.message)
         return nil, e
       end
@@ -485,7 +509,7 @@ function Client:send(req)
       err.message = string.format("deadline of %gs exceeded during attempt %d: %s", deadline_s, attempt,
         tostring(err.message))
     end
-    err.message = self:_scrub(err.message)
+    self:_scrub_error(err)
     err.idempotency_key = idem_key
     err.attempts = attempt
     err.retryable = retry.retryable(err, safe)
@@ -538,7 +562,7 @@ function Client:call(endpoint, path_values, params, opts)
   local ok, verr = validate.check(schema, params, "params")
   if not ok then return nil, verr end
   local req = { method = endpoint.method, path = path, opts = opts,
-    idempotent = endpoint.idempotent, retry_safe = endpoint.retry_safe }
+    idempotent = endpoint.idempotent, retry_safe = endpoint.retry_safe, once = endpoint.once }
   if endpoint.method == "GET" or endpoint.method == "DELETE" then
     req.query = params
   elseif params and next(params) ~= nil then

@@ -31,11 +31,15 @@ local function response_error(resp, body)
   return err
 end
 
--- Resolves a Location header against the URL it came from.
+-- Resolves a Location header against the URL it came from (RFC 3986 §5.2, without
+-- dot-segment removal: the server resolves those).
 local function resolve(location, base)
   if location:lower():match("^https?://") then return location end
   if location:sub(1, 2) == "//" then return base:match("^(%a+:)") .. location end -- same scheme, another host
-  local origin = base:match("^(https?://[^/]+)")
+  base = base:gsub("#.*$", "")
+  if location:sub(1, 1) == "?" then return (base:gsub("%?.*$", "")) .. location end
+  base = base:gsub("%?.*$", "")
+  local origin = base:match("^(%a+://[^/]+)")
   if location:sub(1, 1) == "/" then return origin .. location end
   return (base:gsub("[^/]*$", "")) .. location
 end
@@ -112,10 +116,10 @@ function download.fetch(client, path, dest, opts)
     else
       local body = tmp and read_file(tmp, 65536) or table.concat(err_body)
       if tmp then os.remove(tmp) end
-      return nil, response_error(resp, body)
+      return nil, client:_scrub_error(response_error(resp, body))
     end
   end
-  return nil, errors.new{ type = "connection", code = "too_many_redirects", message = "more than " .. MAX_HOPS .. " redirects" }
+  return nil, errors.new{ type = "connection", code = "too_many_redirects", message = "more than " .. (MAX_HOPS - 1) .. " redirects" }
 end
 
 --- Checks the destination options shared by image and video downloads.

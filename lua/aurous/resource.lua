@@ -1,7 +1,7 @@
 --- Builds a resource object (such as `client.images`) from its description:
 -- endpoints as data, plus the few helper methods that are not plain calls.
 -- An endpoint: `{ method, path, param = "id" (the path parameter, if any),
--- query = schema | body = schema, idempotent, retry_safe, paginated = style, bare_list }`.
+-- query = schema | body = schema, idempotent, retry_safe, once, paginated = style }`.
 -- Methods get `(self, [id,] params, opts)`; a paginated one returns a page, and an
 -- entry of `each` (`each = { name = "list" }`) makes the iterator over it.
 -- @module aurous.resource

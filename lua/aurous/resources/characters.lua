@@ -71,7 +71,8 @@ characters.resource = {
       body = { fields = { pose = { type = "string", required = true, enum = POSES }, prompt_override = { type = "string" } } } },
     resynthesize = { method = "POST", path = "/v1/characters/{id}/resynthesize", param = "id", idempotent = true,
       body = { fields = { force_all = { type = "boolean" } } } },
-    delete = { method = "DELETE", path = "/v1/characters/{id}", param = "id" },
+    -- once: a repeated delete answers 404, which would hide that the first one worked
+    delete = { method = "DELETE", path = "/v1/characters/{id}", param = "id", once = true },
   },
   each = { each = "list" },
   methods = {
