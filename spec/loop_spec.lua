@@ -86,6 +86,50 @@ describe("tasks without I/O", function()
     assert.is_function(loop.on_cancel(function() end)) -- outside a task: a no-op remover
   end)
 
+  it("an error whose __tostring fails stays in its task; the others finish", function()
+    local bad = setmetatable({}, { __tostring = function(e) return "x" .. e.missing end })
+    aurous.spawn(function() error(bad) end)
+    local others = {}
+    for i = 1, 3 do others[i] = aurous.spawn(function() return i end) end
+    local pending, failures = aurous.step()
+    assert.equal(0, pending)
+    assert.equal(1, #failures)
+    assert.matches("__tostring failed", failures[1].message)
+    for i, t in ipairs(others) do assert.equal(i, (t:result())) end
+  end)
+
+  it("cancelling a task waiting in gather cancels the gather's tasks", function()
+    local ran = false
+    local parent = aurous.spawn(function()
+      return aurous.gather(function() aurous.sleep(0.2) ran = true end, function() aurous.sleep(0.2) end)
+    end)
+    aurous.step()
+    assert.is_true(parent:cancel())
+    assert.equal(0, aurous.pending())
+    assert.is_true(aurous.run())
+    assert.is_false(ran)
+  end)
+
+  it("a yield inside loop.blocking does not make the other tasks block", function()
+    local loop = require("aurous.loop")
+    aurous.spawn(function() loop.blocking(function() coroutine.yield() end) end)
+    aurous.spawn(function() aurous.sleep(0.3) end)
+    local t0 = core.now()
+    aurous.step()
+    aurous.step()
+    assert.is_true(core.now() - t0 < 0.2, "a step blocked for " .. (core.now() - t0) .. " s")
+    assert.is_true(aurous.run())
+  end)
+
+  it("refuses run() from code a task runs, also inside loop.blocking", function()
+    local loop = require("aurous.loop")
+    local t = aurous.spawn(function() return loop.blocking(function() return pcall(aurous.run) end) end)
+    assert.is_true(aurous.run())
+    local ok, err = t:result()
+    assert.is_false(ok)
+    assert.matches("cannot be called from inside a task", err)
+  end)
+
   it("gather keeps the order of its functions, not of completion", function()
     local results = aurous.gather(
       function() aurous.sleep(0.03) return "slow" end,
@@ -183,6 +227,96 @@ describe("tasks with requests", function()
   end)
   teardown(function() m:stop() end)
   before_each(function() m:reset() end)
+
+  -- drives with step() until every task is done or `limit` seconds passed
+  local function drive(limit)
+    local t0 = core.now()
+    while aurous.step() > 0 and core.now() - t0 < limit do core.sleep(0.002) end
+    return aurous.pending()
+  end
+
+  local function finished_image()
+    local gen = assert(client.images:create{ prompt = "x" })
+    return assert(client.images:wait(gen, { interval = 0.05, timeout = 10 }))
+  end
+
+  it("a handler's calls block inside it; the task's wait still ends (no lost event)", function()
+    local gen = finished_image()
+    m:config{ media_size = 400000 }
+    m:fault{ path = "_media", action = "slow_body", delay = 0.3 }
+    local slept = {}
+    local t = aurous.spawn(function()
+      local r = assert(client.images:download(gen, { sink = function()
+        local t0 = core.now()
+        aurous.sleep(0.05) -- in a handler: blocks for its time instead of yielding
+        slept[#slept + 1] = core.now() - t0
+        return true
+      end }))
+      return r.bytes
+    end)
+    assert.equal(0, drive(10))
+    assert.equal(400000, (t:result()))
+    for _, s in ipairs(slept) do assert.is_true(s >= 0.045, "slept " .. s) end
+  end)
+
+  it("an aborted transfer's late events do not end the task's next wait", function()
+    local gen = finished_image()
+    m:config{ media_size = 200000 }
+    local budget = require("aurous.loop").STEP_BUDGET
+    require("aurous.loop").STEP_BUDGET = 0 -- one resume per step: events pile up
+    local tasks = {}
+    for i = 1, 6 do
+      tasks[i] = aurous.spawn(function()
+        local got = 0
+        local _, err = client.images:download(gen, { sink = function(chunk)
+          got = got + #chunk
+          if got >= 200000 then return false, "full" end
+          return true
+        end })
+        return err.code, assert(client.account:balance()).object
+      end)
+    end
+    drive(10)
+    require("aurous.loop").STEP_BUDGET = budget
+    for _, t in ipairs(tasks) do
+      local code, object = t:result()
+      assert.equal("sink_failed", code)
+      assert.equal("balance", object)
+    end
+  end)
+
+  it("a task that cancels itself in a handler stops there", function()
+    local gen = finished_image()
+    m:config{ media_size = 400000 }
+    m:fault{ path = "_media", action = "slow_body", delay = 0.3 }
+    local after = false
+    local t
+    t = aurous.spawn(function()
+      client.images:download(gen, { sink = function() return true end,
+        on_progress = function(got) if got > 0 then t:cancel() end end })
+      after = true
+      client.images:create{ prompt = "sent after cancel" }
+    end)
+    aurous.run()
+    assert.equal("cancelled", select(2, t:result()).type)
+    assert.is_false(after)
+    for _, r in ipairs(m:requests()) do
+      assert.is_false(r.method == "POST" and r.json and r.json.prompt == "sent after cancel")
+    end
+  end)
+
+  it("step() returns the errors of tasks that failed in it", function()
+    local seen = {}
+    aurous.spawn(function() error("boom in a frame loop") end)
+    aurous.spawn(function() return aurous.gather(function() error("collected by gather") end) end)
+    local t0 = core.now()
+    repeat
+      local pending, failures = aurous.step()
+      for _, e in ipairs(failures or {}) do seen[#seen + 1] = tostring(e) end
+    until pending == 0 or core.now() - t0 > 5
+    assert.equal(1, #seen)
+    assert.truthy(seen[1]:find("boom in a frame loop", 1, true))
+  end)
 
   it("step() returns at once while a slow response is pending, and counts pending tasks", function()
     m:fault{ path = "^/v1/balance$", action = "slow_headers", delay = 0.6 }

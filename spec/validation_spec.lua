@@ -123,6 +123,29 @@ describe("videos argument checks", function()
   end)
 end)
 
+describe("the usual mistakes get a message that names them", function()
+  local offline = aurous.new{ api_key = "al_live_abcdefgh1234", base_url = "http://127.0.0.1:9", max_retries = 0 }
+  it("a misspelled parameter (it would be sent, and ignored, on a paid call)", function()
+    local err = rejects("sise", function() return offline.images:create{ prompt = "p", sise = "2k_1_1" } end)
+    assert.matches("is not a parameter of this call", err.message)
+    assert.matches("size", err.message) -- the ones it takes are listed
+  end)
+  it("per-call options one slot too early", function()
+    local err = rejects("params", function() return offline.images:get("img_1", { timeout = 5 }) end)
+    assert.matches("get%(id, nil, opts%)", err.message)
+    rejects("params", function() return offline.account:balance({ version = "2026-05-15" }) end)
+  end)
+  it("a method called with '.' instead of ':'", function()
+    local ok, err = pcall(function() return offline.images.create{ prompt = "p" } end)
+    assert.is_false(ok)
+    assert.matches("call it with ':', as in client.images:create", err)
+    assert.matches("client.account:balance", select(2, pcall(function() return offline.account.balance() end)))
+    assert.matches("client.files:upload",
+      select(2, pcall(function() return offline.files.upload{ path = "x", purpose = "reference" } end)))
+    assert.matches("call it with '.', not ':'", select(2, pcall(function() return aurous:new{} end)))
+  end)
+end)
+
 describe("what the API documents gets through", function()
   -- a client whose requests fail at connect: an error other than invalid_argument
   -- means the arguments passed

@@ -4,8 +4,7 @@
 -- paths, against the mock or the API:
 --
 --   make build LUA=luajit
---   LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/build/luajit/?.so;;" \
---     scripts/with-mock love examples/love
+--   LUA=luajit scripts/with-mock love examples/love   (LÖVE runs LuaJIT: its build)
 --
 -- Keys: space starts another generation, escape quits.
 local aurous = require("aurous")

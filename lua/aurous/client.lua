@@ -559,6 +559,11 @@ function Client:call(endpoint, path_values, params, opts)
   local path, perr = expand_path(endpoint.path, path_values)
   if not path then return nil, perr end
   local schema = endpoint.query or endpoint.body
+  if not schema and params ~= nil and (type(params) ~= "table" or next(params) ~= nil) then
+    -- most likely per-call options one slot too early: get(id, {timeout = 5})
+    return nil, errors.argument("params", "this call takes no parameters; per-call options go after them: "
+      .. "get(id, nil, opts), balance(nil, opts)")
+  end
   local ok, verr = validate.check(schema, params, "params")
   if not ok then return nil, verr end
   local req = { method = endpoint.method, path = path, opts = opts,

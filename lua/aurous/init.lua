@@ -49,10 +49,11 @@ aurous.NAMESPACES = NAMESPACES
 
 --- Creates a client (see README for options): `client.images`, `client.videos`, …
 function aurous.new(opts)
+  if opts == aurous then error("aurous.new: call it with '.', not ':' (aurous.new{ ... })", 2) end
   local ok, c = pcall(client.new, opts)
   if not ok then error(c, 2) end
   for name, description in pairs(NAMESPACES) do
-    c[name] = resource.build(c, description)
+    c[name] = resource.build(c, description, name)
   end
   return c
 end

@@ -18,6 +18,7 @@ local live = 0            -- tasks spawned and not finished
 local running = nil       -- the task being resumed, if any
 local sessions = {}       -- tasks / blocking
 local run_failure = nil   -- while run() drives: { err = the first error no gather collects }
+local step_failures = nil -- while step() drives: the errors of tasks no gather collects
 
 local function session(which)
   local s = sessions[which]
@@ -28,14 +29,12 @@ local function session(which)
   return s
 end
 
-local no_yield = 0       -- > 0 while loop.blocking runs: calls block even inside a task
-
---- The task running now, or nil outside of tasks (or inside loop.blocking).
+--- The task running now, or nil outside of tasks, inside loop.blocking and inside
+-- a transfer's handlers (`task.no_yield` > 0: calls there block).
 local function current()
-  if no_yield > 0 then return nil end
   local co = coroutine.running()
   local t = co and task_of[co]
-  if t and t == running then return t end
+  if t and t == running and (t.no_yield or 0) == 0 then return t end
   return nil
 end
 loop.current = current
@@ -61,18 +60,35 @@ local function finish(task, ok, values_or_err)
   if ok then task.values = values_or_err else task.err = values_or_err end
   local joiners = task.joiners
   task.joiners = nil
-  -- a gathered task's error goes to its gatherer; any other one is run()'s to report
-  if not ok and not joiners and run_failure and not run_failure.err then run_failure.err = values_or_err end
+  -- a gathered task's error goes to its gatherer; any other one is run()'s or step()'s to report
+  if not ok and not joiners then
+    if run_failure and not run_failure.err then run_failure.err = values_or_err end
+    if step_failures then step_failures[#step_failures + 1] = values_or_err end
+  end
   if joiners then
     for _, parent in ipairs(joiners) do
       parent.join_left = parent.join_left - 1
-      if parent.join_left == 0 and not parent.done then push(parent, "joined") end
+      if parent.join_left == 0 and not parent.done then push(parent, "joined", parent.children) end
     end
   end
 end
 
+-- A task error as text, even when its __tostring fails.
+local function error_text(err)
+  local ok, text = pcall(tostring, err)
+  if ok and type(text) == "string" then return text end
+  return "(an error value of type " .. type(err) .. " whose __tostring failed)"
+end
+
 local function resume(task, event, a)
   if task.done then return end
+  if task.plain_yield and event ~= "resume" then
+    -- a wait's event while the task is in a plain coroutine.yield() (in a handler,
+    -- say): kept for the wait, which is still ahead
+    push(task, event, a)
+    return
+  end
+  task.plain_yield = nil
   local prev = running
   running = task
   task.state = "running"
@@ -86,13 +102,14 @@ local function resume(task, event, a)
     else
       local err = r[2]
       if not errors.is(err) then
-        err = errors.new{ type = "task_error", message = debug.traceback(task.co, tostring(err)), raised = r[2] }
+        err = errors.new{ type = "task_error", message = debug.traceback(task.co, error_text(err)), raised = r[2] }
       end
       finish(task, false, err)
     end
   elseif not task.wait then
     -- a plain coroutine.yield() inside a task: run again on the next pass
     task.state = "ready"
+    task.plain_yield = true
     push(task, "resume")
   else
     task.state = task.wait
@@ -120,7 +137,15 @@ local function run_ready(deadline, at_least_one)
     end
     local item = batch[i]
     item[1].queued = item[1].queued - 1
-    resume(item[1], item[2], item[3])
+    local ok, err = pcall(resume, item[1], item[2], item[3])
+    if not ok then
+      -- the loop's own failure (out of memory): the rest of the batch stays queued
+      local rest = {}
+      for j = i + 1, #batch do rest[#rest + 1] = batch[j] end
+      for _, queued in ipairs(ready) do rest[#rest + 1] = queued end
+      ready = rest
+      error(err, 0)
+    end
   end
 end
 
@@ -162,8 +187,12 @@ function Task:cancel()
   local cleanups = self.cleanups
   self.cleanups = nil
   for fn in pairs(cleanups or {}) do pcall(fn) end
+  local gathered = self.state == "join" and self.children -- the tasks of its gather go with it
   local err = errors.new{ type = "cancelled", code = "task_cancelled", message = "task cancelled" }
   finish(self, false, err)
+  for _, child in ipairs(gathered or {}) do
+    if not child.done and child ~= running then child:cancel() end
+  end
   if running == self then error(err, 0) end
   if coroutine.close and coroutine.status(self.co) == "suspended" then coroutine.close(self.co) end
   return true
@@ -181,21 +210,35 @@ function loop.on_cancel(fn)
   return function() if task.cleanups then task.cleanups[fn] = nil end end
 end
 
--- Yields the current task until an event arrives; returns the event.
-local function suspend(task, what)
-  task.wait = what
-  return coroutine.yield()
+-- Yields the current task until an event of this wait arrives (its `token`: the
+-- transfer, the sleeper, the gather's children); returns the event. Events of a
+-- wait the task left (an aborted transfer, a yield that failed on PUC 5.1) are ignored.
+local function suspend(task, what, token)
+  while true do
+    task.wait = what
+    local event, a = coroutine.yield()
+    if a == token then return event end
+  end
+end
+
+-- Calls a handler under pcall with the task's calls blocking (a call there must
+-- not yield: the wait it would yield from is the transfer's, and PUC 5.1 cannot
+-- yield across pcall). Returns pcall's results.
+local function call_handler(task, fn, ...)
+  if task then task.no_yield = (task.no_yield or 0) + 1 end
+  local ok, err = pcall(fn, ...)
+  if task then task.no_yield = task.no_yield - 1 end
+  return ok, err
 end
 
 -- Delivers the stream chunks and the progress of a transfer to its handlers.
--- Returns true, or false and what a handler raised. (Handlers run under pcall
--- here, never around a yield: PUC Lua 5.1 cannot yield across pcall.)
-local function deliver(transfer, handlers, last)
+-- Returns true, or false and what a handler raised.
+local function deliver(task, transfer, handlers, last)
   if not handlers then return true end
   if handlers.on_chunk then
     local chunk = transfer:read()
     while chunk do
-      local ok, err = pcall(handlers.on_chunk, chunk, transfer)
+      local ok, err = call_handler(task, handlers.on_chunk, chunk, transfer)
       if not ok then return false, err end
       chunk = transfer:read()
     end
@@ -205,7 +248,7 @@ local function deliver(transfer, handlers, last)
     local key = dn + dt * 3 + un * 7 + ut * 11
     if key ~= last.key then
       last.key = key
-      local ok, err = pcall(handlers.on_progress, dn, dt, un, ut)
+      local ok, err = call_handler(task, handlers.on_progress, dn, dt, un, ut)
       if not ok then return false, err end
     end
   end
@@ -230,8 +273,9 @@ function loop.perform(transfer, handlers)
     task.transfer = transfer
     task.handlers = handlers
     while ok do
-      local event = suspend(task, "transfer")
-      ok, cause = deliver(transfer, handlers, last)
+      local event = suspend(task, "transfer", transfer)
+      ok, cause = deliver(task, transfer, handlers, last)
+      if task.done then error(task.err, 0) end -- a handler cancelled this very task
       if event == "done" then break end
     end
     waiting[transfer] = nil
@@ -243,9 +287,9 @@ function loop.perform(transfer, handlers)
     if not ok_add then return nil, { kind = "transfer", message = aerr } end
     while ok and transfer:state() == "running" do
       s:step(handlers and 50 or 1000)
-      ok, cause = deliver(transfer, handlers, last)
+      ok, cause = deliver(nil, transfer, handlers, last)
     end
-    if ok then ok, cause = deliver(transfer, handlers, last) end
+    if ok then ok, cause = deliver(nil, transfer, handlers, last) end
   end
   if not ok then
     if transfer:state() == "running" then transfer:cancel() end
@@ -257,9 +301,11 @@ end
 --- Runs `fn(...)` with every call blocking, even inside a task. For code that runs
 -- where a yield is impossible: a for-in iterator on PUC Lua 5.1 (a C-call boundary).
 function loop.blocking(fn, ...)
-  no_yield = no_yield + 1
+  local co = coroutine.running()
+  local task = co and task_of[co] -- the counter is the task's: its yields elsewhere stay yields
+  if task then task.no_yield = (task.no_yield or 0) + 1 end
   local r = pack(pcall(fn, ...))
-  no_yield = no_yield - 1
+  if task then task.no_yield = task.no_yield - 1 end
   if not r[1] then error(r[2], 0) end
   return unpack(r, 2, r.n)
 end
@@ -274,8 +320,9 @@ function loop.sleep(seconds)
     if seconds > 0 then core.sleep(seconds) end
     return
   end
-  sleepers[#sleepers + 1] = { at = core.now() + math.max(seconds, 0), task = task }
-  suspend(task, "sleep")
+  local sleeper = { at = core.now() + math.max(seconds, 0), task = task }
+  sleepers[#sleepers + 1] = sleeper
+  suspend(task, "sleep", sleeper)
 end
 
 -- One pass: run ready tasks, advance transfers (waiting up to wait_ms), wake
@@ -298,12 +345,13 @@ local function pass(wait_ms, deadline)
       local task = waiting[t]
       if task then
         done[t] = true
-        push(task, "done")
+        waiting[t] = nil -- the event carries it now (a wait left behind is not kept)
+        push(task, "done", t)
       end
     end
     for t, task in pairs(waiting) do
       -- one pending tick is enough: a step that runs out of budget must not let them pile up
-      if not done[t] and task.handlers and task.queued == 0 then push(task, "tick") end
+      if not done[t] and task.handlers and task.queued == 0 then push(task, "tick", t) end
     end
   elseif wait_ms > 0 then
     core.sleep(wait_ms / 1000)
@@ -314,7 +362,7 @@ local function pass(wait_ms, deadline)
     local sl = sleepers[i]
     if sl.at <= now then
       table.remove(sleepers, i)
-      push(sl.task, "timer")
+      push(sl.task, "timer", sl)
     else
       i = i + 1
     end
@@ -323,7 +371,8 @@ local function pass(wait_ms, deadline)
 end
 
 local function check_outside(name)
-  if current() then error("aurous." .. name .. "() cannot be called from inside a task", 3) end
+  -- `running`, not current(): inside loop.blocking or a handler it would wait for itself
+  if running then error("aurous." .. name .. "() cannot be called from inside a task", 3) end
 end
 
 --- Time one step() may spend resuming tasks, in seconds, and how many new
@@ -332,11 +381,17 @@ end
 loop.STEP_BUDGET = 0.0005
 loop.STEP_NEW_TRANSFERS = 4
 
---- Advances the tasks without blocking; returns the number still pending.
+--- Advances the tasks without blocking; returns the number still pending and,
+-- when some failed during this step (those whose error no `gather` collects), the
+-- list of their errors: a host loop has no run() to report them.
 function loop.step()
   check_outside("step")
-  pass(0, core.now() + loop.STEP_BUDGET)
-  return live
+  local failures = {}
+  step_failures = failures
+  local ok, err = pcall(pass, 0, core.now() + loop.STEP_BUDGET)
+  step_failures = nil
+  if not ok then error(err, 0) end
+  return live, failures[1] and failures or nil
 end
 
 -- Runs passes until `finished()` holds.
@@ -344,12 +399,9 @@ local function run_until(finished)
   while not finished() do
     local idle = #ready == 0 and #sleepers == 0 and not (sessions.tasks and sessions.tasks:pending() > 0)
     if idle and live > 0 then
-      -- every live task waits on another task: nothing can move
-      local blocked = true
-      for _, task in pairs(task_of) do
-        if not task.done and task.state ~= "join" then blocked = false end
-      end
-      if blocked then error("aurous: deadlock: every task waits on another task", 0) end
+      -- nothing is queued, sleeping or in flight: no task can ever move again
+      error("aurous: deadlock: " .. live .. " task(s) wait on something that cannot happen"
+        .. " (each other, or a wait left by an error)", 0)
     end
     pass(idle and 0 or 1000)
   end
@@ -384,6 +436,7 @@ function loop.gather(...)
   local task = current()
   if task then
     task.join_left = 0
+    task.children = tasks
     for _, child in ipairs(tasks) do
       if not child.done then
         task.join_left = task.join_left + 1
@@ -391,7 +444,7 @@ function loop.gather(...)
         child.joiners[#child.joiners + 1] = task
       end
     end
-    if task.join_left > 0 then suspend(task, "join") end
+    if task.join_left > 0 then suspend(task, "join", tasks) end
   else
     run_until(function()
       for _, child in ipairs(tasks) do if not child.done then return false end end

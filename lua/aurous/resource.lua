@@ -9,9 +9,18 @@ local pager = require("aurous.pager")
 
 local resource = {}
 
-local function method_for(name, endpoint)
+-- Raises when a method is called with '.' instead of ':' (self is then not the
+-- resource, and nothing below would say so).
+local function check_self(self, name)
+  if type(self) ~= "table" or rawget(self, "_client") == nil then
+    error("aurous: call it with ':', as in client." .. name .. "(...), not '.'", 3)
+  end
+end
+
+local function method_for(name, endpoint, shown)
   local param = endpoint.param
   local function call(self, a, b, c)
+    check_self(self, shown)
     local path_values, params, opts
     if param then
       if type(a) == "table" and a.id ~= nil and param == "id" then a = a.id end
@@ -34,15 +43,17 @@ local function method_for(name, endpoint)
 end
 
 --- A resource object bound to `client`, from `description`.
-function resource.build(client, description)
+function resource.build(client, description, namespace)
+  local function shown(name) return (namespace or "resource") .. ":" .. name end
   local self = { _client = client }
   for name, endpoint in pairs(description.endpoints) do
-    self[name] = method_for(name, endpoint)
+    self[name] = method_for(name, endpoint, shown(name))
   end
   for name, list_name in pairs(description.each or {}) do
     local list = self[list_name]
     local has_param = description.endpoints[list_name].param ~= nil
     self[name] = function(s, a, b, c)
+      check_self(s, shown(name))
       if has_param then
         return pager.each(function() return list(s, a, b, c) end)
       end
@@ -50,7 +61,10 @@ function resource.build(client, description)
     end
   end
   for name, fn in pairs(description.methods or {}) do
-    self[name] = fn
+    self[name] = function(s, ...)
+      check_self(s, shown(name))
+      return fn(s, ...)
+    end
   end
   return self
 end

@@ -2,7 +2,8 @@
 -- A field description: `{ type = "string"|"integer"|"number"|"boolean"|"array"|"object",
 -- required, min, max, min_len, max_len, nonblank, enum = {…}, pattern, items = "string",
 -- patterns = {…} (any one), min_items, max_items, comma_separated (an array that may
--- also come as "a,b") }`. Unknown fields pass through (the API may be newer).
+-- also come as "a,b") }`. A field the schema does not name is an error (a typo would
+-- otherwise be sent, and ignored, on a paid call).
 -- @module aurous.validate
 local errors = require("aurous.errors")
 local json = require("aurous.json")
@@ -118,6 +119,14 @@ function validate.check(schema, params, what)
     for name in pairs(schema.fields or {}) do names[#names + 1] = name end
     table.sort(names)
     sorted_names[schema] = names
+  end
+  local unknown
+  for k in pairs(params) do
+    if not (schema.fields or {})[k] and (unknown == nil or tostring(k) < tostring(unknown)) then unknown = k end
+  end
+  if unknown ~= nil then
+    return nil, errors.argument(tostring(unknown), "is not a parameter of this call (it takes "
+      .. (#names > 0 and table.concat(names, ", ") or "none") .. ")")
   end
   for _, name in ipairs(names) do
     local spec = schema.fields[name]
