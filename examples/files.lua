@@ -30,7 +30,7 @@ local file = check(client.files:upload{
 print(("uploaded %s: %s, %d bytes, expires %s"):format(file.id, file.mime_type, file.size_bytes, file.expires_at))
 
 -- the same from a file on disk
-local path = os.tmpname() .. ".png"
+local path = os.tmpname() -- creates the file: we write to that very name (and remove it)
 local f = assert(io.open(path, "wb"))
 f:write(PNG)
 f:close()

@@ -31,7 +31,7 @@ if gen.status ~= "succeeded" then
 end
 
 for i = 1, #gen.output_urls do
-  local path = os.tmpname() .. "-" .. i .. ".png"
+  local path = os.tmpname() -- creates the file: the download replaces it
   local saved = check(client.images:download(gen, { index = i, path = path }))
   print(("saved output %d: %d bytes (%s) to %s"):format(i, saved.bytes, saved.content_type, saved.path))
   os.remove(path)

@@ -39,7 +39,7 @@ if video.status ~= "succeeded" then
   os.exit(1)
 end
 
-local path = os.tmpname() .. ".mp4"
+local path = os.tmpname() -- creates the file: the download replaces it
 local saved = check(client.videos:download(video, {
   path = path,
   on_progress = function(received, total) if total > 0 and received == total then print(("  %d bytes"):format(total)) end end,
