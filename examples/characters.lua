@@ -2,7 +2,6 @@
 -- synthesized one (generate flow); list, update, delete.
 -- Run against the bundled mock with `scripts/with-mock lua5.4 examples/characters.lua`.
 local aurous = require("aurous")
-local core = require("aurous.core")
 
 local client = aurous.new{}  -- api_key from AUROUS_API_KEY, base_url from AUROUS_BASE_URL
 
@@ -17,17 +16,9 @@ end
 local PNG = "\137PNG\r\n\26\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\8\6\0\0\0\31\21\196\137"
   .. "\0\0\0\rIDATx\156c\248\15\4\0\9\251\3\253\227U\242\156\0\0\0\0IEND\174B`\130"
 
--- 1. the upload flow: a ticket, then PUT the bytes yourself (no API key: the URL is signed)
-local ticket = check(client.characters:init_upload{ filename = "front.png", extension = "png", content_type = "image/png" })
-local headers = {}
-for name, value in pairs(ticket.upload_headers or {}) do headers[#headers + 1] = name .. ": " .. value end
-local put = core.transfer{ method = "PUT", url = ticket.upload_url, body = PNG, headers = headers, timeout = 60 }
-local resp, perr = put:perform()
-put:close()
-if not resp or resp.status >= 300 then
-  io.stderr:write("upload PUT failed: ", resp and tostring(resp.status) or tostring(perr and perr.message), "\n")
-  os.exit(1)
-end
+-- 1. the upload flow: a ticket, then the bytes PUT to its signed URL (no API key goes
+-- there); characters:upload does both (init_upload gives the ticket alone)
+local ticket = check(client.characters:upload{ data = PNG, filename = "front.png" })
 local pose = check(client.characters:classify_upload{ upload_id = ticket.upload_id })
 print(("uploaded %s, looks like a %s view (%.0f%%)"):format(ticket.upload_id, pose.pose, pose.confidence * 100))
 

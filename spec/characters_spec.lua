@@ -24,6 +24,36 @@ local function uploaded(filename)
   return ticket
 end
 
+describe("characters:upload (the ticket and the PUT in one call)", function()
+  it("uploads data or a file, without the key on the PUT, ready for create", function()
+    local ticket = assert(client.characters:upload{ data = api.png(512, 512), filename = "front.png" })
+    assert.matches("^upl_", ticket.upload_id)
+    local put = m:last_request()
+    assert.equal("PUT", put.method)
+    assert.is_nil(put.headers["x-api-key"])
+    assert.equal("image/png", put.headers["content-type"])
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(api.png(512, 512))
+    f:close()
+    local renamed = path .. ".png"
+    assert(os.rename(path, renamed))
+    local second = assert(client.characters:upload{ path = renamed })
+    os.remove(renamed)
+    local char = assert(client.characters:create{ name = "Up", upload_ids = { ticket.upload_id, second.upload_id } })
+    assert.matches("^char_", char.id)
+  end)
+
+  it("checks its arguments before any request", function()
+    m:clear_requests()
+    assert.equal("filename", api.fails(client.characters:upload{ data = "x", filename = "front.gif" }).param)
+    assert.equal("path", api.fails(client.characters:upload{ data = "x", path = "/tmp/x.png" }).param)
+    assert.equal("path", api.fails(client.characters:upload{ path = "/nonexistent/x.png" }).param)
+    assert.equal("colour", api.fails(client.characters:upload{ data = "x", filename = "a.png", colour = 1 }).param)
+    assert.equal(0, #m:requests())
+  end)
+end)
+
 describe("the upload flow", function()
   it("init_upload returns a ticket; the PUT carries no key", function()
     local ticket, err = client.characters:init_upload{ filename = "front.png", extension = "png", content_type = "image/png" }

@@ -1,12 +1,46 @@
 --- `client.characters`: reusable identity assets (REFERENCE §11).
 -- @module aurous.resources.characters
+local errors = require("aurous.errors")
 local schemas = require("aurous.resources.schemas")
+local util = require("aurous.util")
 local waiter = require("aurous.waiter")
 
 local POSES = { "portrait", "front", "side", "back", "other" }
 local EXT_TYPES = { jpeg = "image/jpeg", jpg = "image/jpeg", png = "image/png", webp = "image/webp" }
 
 local characters = {}
+
+local UPLOAD_KEYS = { path = "string", data = "string", filename = "string", content_type = "string" }
+
+-- The bytes and the ticket fields of an upload: `{path=… | data=…, filename=, content_type=}`.
+local function upload_source(params)
+  if type(params) ~= "table" then return nil, errors.argument("params", "a table is expected, got " .. type(params)) end
+  for k, v in pairs(params) do
+    if not UPLOAD_KEYS[k] then return nil, errors.argument(tostring(k), "is not a parameter of characters:upload") end
+    if type(v) ~= UPLOAD_KEYS[k] then return nil, errors.argument(k, "a " .. UPLOAD_KEYS[k] .. " is expected, got " .. type(v)) end
+  end
+  if (params.path == nil) == (params.data == nil) then
+    return nil, errors.argument("path", "give exactly one of path (a file name) or data (the bytes)")
+  end
+  local data = params.data
+  if params.path then
+    local f, ferr = io.open(params.path, "rb")
+    if not f then return nil, errors.argument("path", "cannot open " .. params.path .. ": " .. tostring(ferr)) end
+    local rerr
+    data, rerr = f:read("*a")
+    f:close()
+    if data == nil then return nil, errors.argument("path", "cannot read " .. params.path .. ": " .. tostring(rerr)) end
+  end
+  if data == "" then return nil, errors.argument(params.path and "path" or "data", "is empty") end
+  local filename = params.filename or (params.path and util.basename(params.path))
+  local extension = filename and filename:match("%.(%w+)$")
+  extension = extension and extension:lower()
+  if not filename or not EXT_TYPES[extension] then
+    return nil, errors.argument("filename", "a name ending in .png, .jpg, .jpeg or .webp is expected")
+  end
+  local content_type = params.content_type or EXT_TYPES[extension]
+  return data, { filename = filename, extension = extension, content_type = content_type }
+end
 
 --- Statuses at which `wait` stops (anything else keeps polling).
 characters.TERMINAL = { ready = true, reviewing = true, failed = true, deleted = true }
@@ -76,6 +110,40 @@ characters.resource = {
   },
   each = { each = "list" },
   methods = {
+    --- Uploads one image for `create{upload_ids = …}`: takes a ticket (init_upload),
+    -- then PUTs the bytes to its signed `upload_url` through the client's pipeline
+    -- (retries, TLS options, logs), without the API key. `{path=… | data=…,
+    -- filename= (default: the path's name), content_type= (default: from the
+    -- extension)}`, opts (per-call options of both requests).
+    -- @return the ticket (`upload_id`, …) | nil, err
+    upload = function(self, params, opts)
+      local data, fields = upload_source(params)
+      if not data then return nil, fields end
+      local ticket, err = self:init_upload(fields, opts)
+      if not ticket then return nil, err end
+      if type(ticket.upload_url) ~= "string" then
+        return nil, errors.new{ type = "decode", code = "invalid_response", message = "the upload ticket has no upload_url" }
+      end
+      local headers = {}
+      for name, value in pairs(type(ticket.upload_headers) == "table" and ticket.upload_headers or {}) do
+        headers[name] = value
+      end
+      local has_type = false
+      for name in pairs(headers) do if name:lower() == "content-type" then has_type = true end end
+      if not has_type then headers["Content-Type"] = fields.content_type end
+      local call = {}
+      for k, v in pairs(opts or {}) do if k ~= "headers" and k ~= "idempotency_key" then call[k] = v end end
+      call.headers = headers
+      local resp, perr = self._client:send{ method = "PUT", url = ticket.upload_url, body = data, raw = true,
+        anonymous = true, opts = call }
+      if not resp then return nil, perr end
+      if resp.status < 200 or resp.status >= 300 then
+        return nil, self._client:_scrub_error(errors.from_response(resp.status, errors.envelope_of(resp.body,
+          resp.headers["content-type"]), resp.headers, errors.body_hint(resp.body, resp.headers["content-type"])))
+      end
+      return ticket
+    end,
+
     --- Polls every 2 s (as documented) until ready, reviewing, failed or deleted.
     wait = function(self, id_or_char, opts)
       return waiter.wait(function(id, request) return self:get(id, nil, request) end, id_or_char, opts,
