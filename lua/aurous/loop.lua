@@ -18,7 +18,7 @@ local live = 0            -- tasks spawned and not finished
 local running = nil       -- the task being resumed, if any
 local sessions = {}       -- tasks / blocking
 local run_failure = nil   -- while run() drives: { err = the first error no gather collects }
-local step_failures = nil -- while step() drives: the errors of tasks no gather collects
+local step_failures = nil -- while step() drives: true, then the errors of tasks no gather collects
 
 local function session(which)
   local s = sessions[which]
@@ -63,7 +63,10 @@ local function finish(task, ok, values_or_err)
   -- a gathered task's error goes to its gatherer; any other one is run()'s or step()'s to report
   if not ok and not joiners then
     if run_failure and not run_failure.err then run_failure.err = values_or_err end
-    if step_failures then step_failures[#step_failures + 1] = values_or_err end
+    if step_failures then
+      if step_failures == true then step_failures = {} end -- a frame allocates nothing until one fails
+      step_failures[#step_failures + 1] = values_or_err
+    end
   end
   if joiners then
     for _, parent in ipairs(joiners) do
@@ -386,12 +389,12 @@ loop.STEP_NEW_TRANSFERS = 4
 -- list of their errors: a host loop has no run() to report them.
 function loop.step()
   check_outside("step")
-  local failures = {}
-  step_failures = failures
+  step_failures = true
   local ok, err = pcall(pass, 0, core.now() + loop.STEP_BUDGET)
+  local failures = step_failures
   step_failures = nil
   if not ok then error(err, 0) end
-  return live, failures[1] and failures or nil
+  return live, failures ~= true and failures or nil
 end
 
 -- Runs passes until `finished()` holds.
