@@ -91,8 +91,13 @@ describe("tasks without I/O", function()
     aurous.spawn(function() error(bad) end)
     local others = {}
     for i = 1, 3 do others[i] = aurous.spawn(function() return i end) end
-    local pending, failures = aurous.step()
-    assert.equal(0, pending)
+    local failures, steps = {}, 0
+    repeat -- a step may leave some for the next one (its time budget: under valgrind, say)
+      local pending, failed = aurous.step()
+      for _, e in ipairs(failed or {}) do failures[#failures + 1] = e end
+      steps = steps + 1
+    until pending == 0 or steps > 1000
+    assert.equal(0, aurous.pending())
     assert.equal(1, #failures)
     assert.matches("__tostring failed", failures[1].message)
     for i, t in ipairs(others) do assert.equal(i, (t:result())) end
