@@ -16,8 +16,12 @@ local function utf8_len(s)
   return n
 end
 
+-- An integer the encoder writes digit for digit: an integer subtype (5.3+), or a
+-- float within ±2^53 (a larger one goes out in exponent form, not as the integer).
 local function is_integer(v)
-  return type(v) == "number" and v == math.floor(v) and v > -2^63 and v < 2^63
+  if type(v) ~= "number" then return false end
+  if math.type and math.type(v) == "integer" then return true end
+  return v == math.floor(v) and v > -2^53 and v < 2^53
 end
 
 local function is_array(v)
@@ -30,7 +34,12 @@ end
 
 local function describe(v)
   if v == json.null then return "null" end
-  if type(v) == "number" and not is_integer(v) then return "number" end
+  if type(v) == "number" and not is_integer(v) then
+    if v == math.floor(v) and v == v and v ~= math.huge and v ~= -math.huge then
+      return "a float beyond 2^53 (it would be sent as " .. string.format("%.17g", v) .. ")"
+    end
+    return "number"
+  end
   if type(v) == "number" then return "integer" end
   if type(v) == "table" and (json.is_array(v) or (v[1] ~= nil and is_array(v))) then return "array" end
   return type(v)
