@@ -132,6 +132,16 @@ static int session_new(lua_State *L) {
   return 1;
 }
 
+/* Undoes what session_add set on `t` before it failed: the share handle (left
+ * set, it stays in use and is never freed with its session) and the registry
+ * reference; pushes the nil of the `nil, message` result. */
+static void add_undo(lua_State *L, aur_transfer *t) {
+  if (t->easy != NULL) (void)curl_easy_setopt(t->easy, CURLOPT_SHARE, (CURLSH *)NULL); /* best effort */
+  luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
+  t->ref = LUA_NOREF;
+  lua_pushnil(L);
+}
+
 static int session_add(lua_State *L) {
   aur_session *s = check_session(L, 1);
   aur_transfer *t = (aur_transfer *)luaL_checkudata(L, 2, AUR_TRANSFER_MT);
@@ -150,31 +160,22 @@ static int session_add(lua_State *L) {
   lua_pushvalue(L, 2);
   t->ref = luaL_ref(L, LUA_REGISTRYINDEX); /* first: it may raise, and nothing is set yet */
   if (s->closed || t->closed) { /* a finalizer run by that allocation closed one of them */
-    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
-    t->ref = LUA_NOREF;
-    lua_pushnil(L);
+    add_undo(L, t);
     lua_pushstring(L, s->closed ? "session is closed" : "transfer is closed");
     return 2;
   }
   erc = curl_easy_setopt(t->easy, CURLOPT_SHARE, s->share);
   if (erc == CURLE_OK) erc = aur_defaults_apply(t, &s->defaults);
   if (erc != CURLE_OK) {
-    /* the share would stay in use (never freed with its session) */
-    (void)curl_easy_setopt(t->easy, CURLOPT_SHARE, (CURLSH *)NULL); /* undoing: best effort */
-    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
-    t->ref = LUA_NOREF;
-    lua_pushnil(L);
+    add_undo(L, t);
     lua_pushfstring(L, "curl_easy_setopt (share or session defaults) failed: %s", curl_easy_strerror(erc));
     return 2;
   }
   aur_transfer_begin(t);
   mrc = curl_multi_add_handle(s->multi, t->easy);
   if (mrc != CURLM_OK) {
-    (void)curl_easy_setopt(t->easy, CURLOPT_SHARE, (CURLSH *)NULL); /* undoing: best effort */
-    luaL_unref(L, LUA_REGISTRYINDEX, t->ref);
-    t->ref = LUA_NOREF;
+    add_undo(L, t);
     t->state = AUR_NEW;
-    lua_pushnil(L);
     lua_pushfstring(L, "curl_multi_add_handle failed: %s", curl_multi_strerror(mrc));
     return 2;
   }
