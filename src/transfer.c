@@ -399,15 +399,15 @@ static void add_part(lua_State *L, aur_transfer *t, size_t index) {
   } else {
     FILE *probe;
     struct stat info;
+    int regular;
     snprintf(field, sizeof field, "parts[%lu].path", (unsigned long)index);
     probe = fopen(path, "rb");
     if (probe == NULL)
       luaL_error(L, "bad field '%s' (cannot read '%s': %s)", field, path, strerror(errno));
-    else
-      fclose(probe);
-    /* a directory opens for reading too, and would upload as an empty part */
-    if (stat(path, &info) == 0 && !S_ISREG(info.st_mode))
-      luaL_error(L, "bad field '%s' ('%s' is not a regular file)", field, path);
+    /* the file just opened: a directory opens for reading too (an empty part) */
+    regular = fstat(fileno(probe), &info) == 0 && S_ISREG(info.st_mode);
+    fclose(probe);
+    if (!regular) luaL_error(L, "bad field '%s' ('%s' is not a regular file)", field, path);
     mime_check(L, curl_mime_filedata(part, path), field, "curl_mime_filedata");
   }
   lua_pop(L, 2);
