@@ -339,7 +339,6 @@ local function interpret(req, resp, terr)
   if not resp then return nil, errors.from_transfer(terr) end
   local status = resp.status
   if req.raw then return resp end
-  local ctype = resp.headers["content-type"] or ""
   if status >= 200 and status < 300 then
     if resp.body == "" then return json.object{} end
     local value, derr = json.decode(resp.body)
@@ -350,19 +349,14 @@ local function interpret(req, resp, terr)
     end
     return value
   end
-  local envelope = errors.envelope_of(resp.body, ctype)
-  local hint = (not envelope) and errors.body_hint(resp.body, ctype) or nil
-  return nil, errors.from_response(status, envelope, resp.headers, hint)
+  return nil, errors.of_response(resp)
 end
 
 -- Statuses a raw request (downloads) retries like any other request.
 local function raw_status_error(resp)
   local status = resp.status
   if status == 408 or status == 429 or (status >= 500 and status <= 599) then
-    local ctype = resp.headers["content-type"]
-    local envelope = errors.envelope_of(resp.body, ctype)
-    return errors.from_response(status, envelope, resp.headers,
-      (not envelope) and errors.body_hint(resp.body, ctype) or nil)
+    return errors.of_response(resp)
   end
   return nil
 end

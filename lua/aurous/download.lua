@@ -21,9 +21,7 @@ end
 
 -- The error of a non-2xx download response whose body is `body`.
 local function response_error(resp, body)
-  local envelope = errors.envelope_of(body, resp.headers["content-type"])
-  local err = errors.from_response(resp.status, envelope, resp.headers,
-    (not envelope) and errors.body_hint(body, resp.headers["content-type"]) or nil)
+  local err = errors.of_response(resp, body)
   if resp.status == 410 then
     err.code = err.code or "output_expired"
     err.message = EXPIRED_HELP .. " (" .. tostring(err.message) .. ")"

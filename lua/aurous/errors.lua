@@ -94,6 +94,16 @@ function errors.body_hint(body, content_type)
   return (hint and (hint .. ": ") or "") .. excerpt
 end
 
+--- The error of a core Response that is not 2xx, from `body` (default: its own):
+-- the API's envelope, or else what the body says (body_hint).
+function errors.of_response(resp, body)
+  body = body or resp.body
+  local ctype = resp.headers["content-type"]
+  local envelope = errors.envelope_of(body, ctype)
+  return errors.from_response(resp.status, envelope, resp.headers,
+    (not envelope) and errors.body_hint(body, ctype) or nil)
+end
+
 --- An error from an HTTP response that is not 2xx.
 -- `envelope` is the decoded body's `error` table when there was one.
 function errors.from_response(status, envelope, headers, body_hint)

@@ -129,9 +129,9 @@ function validate.check(schema, params, what)
     table.sort(names)
     sorted_names[schema] = names
   end
-  local unknown
+  local fields, unknown = schema.fields or {}, nil
   for k in pairs(params) do
-    if not (schema.fields or {})[k] and (unknown == nil or tostring(k) < tostring(unknown)) then unknown = k end
+    if not fields[k] and (unknown == nil or tostring(k) < tostring(unknown)) then unknown = k end
   end
   if unknown ~= nil then
     return nil, errors.argument(tostring(unknown), "is not a parameter of this call (it takes "
@@ -169,6 +169,22 @@ function validate.together(a, b)
       return missing, "is required together with " .. (missing == a and b or a)
     end
   end
+end
+
+--- Checks the argument table of an upload (`files:upload`, `characters:upload`):
+-- only the fields of `keys` ({name = type}), and exactly one of path or data.
+-- @return true | nil, err
+function validate.upload_params(params, keys, call)
+  if type(params) ~= "table" then return nil, errors.argument("params", "a table is expected, got " .. type(params)) end
+  for k, v in pairs(params) do
+    local t = keys[k]
+    if not t then return nil, errors.argument(tostring(k), "is not a field of " .. call) end
+    if type(v) ~= t then return nil, errors.argument(k, "a " .. t .. " is expected, got " .. type(v)) end
+  end
+  if (params.path == nil) == (params.data == nil) then
+    return nil, errors.argument("path", "give exactly one of path (a file name) or data (the bytes)")
+  end
+  return true
 end
 
 --- Checks a value that must be a non-empty string without control characters (ids).

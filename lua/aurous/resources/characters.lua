@@ -3,6 +3,7 @@
 local errors = require("aurous.errors")
 local schemas = require("aurous.resources.schemas")
 local util = require("aurous.util")
+local validate = require("aurous.validate")
 local waiter = require("aurous.waiter")
 
 local POSES = { "portrait", "front", "side", "back", "other" }
@@ -14,14 +15,8 @@ local UPLOAD_KEYS = { path = "string", data = "string", filename = "string", con
 
 -- The bytes and the ticket fields of an upload: `{path=… | data=…, filename=, content_type=}`.
 local function upload_source(params)
-  if type(params) ~= "table" then return nil, errors.argument("params", "a table is expected, got " .. type(params)) end
-  for k, v in pairs(params) do
-    if not UPLOAD_KEYS[k] then return nil, errors.argument(tostring(k), "is not a parameter of characters:upload") end
-    if type(v) ~= UPLOAD_KEYS[k] then return nil, errors.argument(k, "a " .. UPLOAD_KEYS[k] .. " is expected, got " .. type(v)) end
-  end
-  if (params.path == nil) == (params.data == nil) then
-    return nil, errors.argument("path", "give exactly one of path (a file name) or data (the bytes)")
-  end
+  local ok, err = validate.upload_params(params, UPLOAD_KEYS, "characters:upload")
+  if not ok then return nil, err end
   local data = params.data
   if params.path then
     local f, ferr = io.open(params.path, "rb")
@@ -138,8 +133,7 @@ characters.resource = {
         anonymous = true, opts = call }
       if not resp then return nil, perr end
       if resp.status < 200 or resp.status >= 300 then
-        return nil, self._client:_scrub_error(errors.from_response(resp.status, errors.envelope_of(resp.body,
-          resp.headers["content-type"]), resp.headers, errors.body_hint(resp.body, resp.headers["content-type"])))
+        return nil, self._client:_scrub_error(errors.of_response(resp))
       end
       return ticket
     end,

@@ -3,6 +3,7 @@
 local errors = require("aurous.errors")
 local json = require("aurous.json")
 local util = require("aurous.util")
+local validate = require("aurous.validate")
 
 local files = {}
 
@@ -22,15 +23,8 @@ local UPLOAD_KEYS = { path = "string", data = "string", filename = "string", pur
 
 -- Checks the upload arguments; returns the multipart parts or nil, err.
 local function upload_parts(params)
-  if type(params) ~= "table" then return nil, errors.argument("params", "a table is expected, got " .. type(params)) end
-  for k, v in pairs(params) do
-    local t = UPLOAD_KEYS[k]
-    if not t then return nil, errors.argument(tostring(k), "is not a field of files:upload") end
-    if type(v) ~= t then return nil, errors.argument(k, "a " .. t .. " is expected, got " .. type(v)) end
-  end
-  if (params.path == nil) == (params.data == nil) then
-    return nil, errors.argument("path", "give exactly one of path (a file name) or data (the bytes)")
-  end
+  local ok, err = validate.upload_params(params, UPLOAD_KEYS, "files:upload")
+  if not ok then return nil, err end
   if params.purpose == nil then return nil, errors.argument("purpose", "is required (reference, first_frame or last_frame)") end
   if not PURPOSES[params.purpose] then
     return nil, errors.argument("purpose", "must be one of reference, first_frame, last_frame, got " .. params.purpose)
