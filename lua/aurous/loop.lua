@@ -29,13 +29,30 @@ local function session(which)
   return s
 end
 
+-- The task whose coroutine runs this code, or nil (the main thread, a user's own
+-- coroutine).
+local function task_here()
+  local co = coroutine.running()
+  return co and task_of[co]
+end
+
 --- The task running now, or nil outside of tasks, inside loop.blocking and inside
 -- a transfer's handlers (`task.no_yield` > 0: calls there block).
 local function current()
-  local co = coroutine.running()
-  local t = co and task_of[co]
+  local t = task_here()
   if t and t == running and (t.no_yield or 0) == 0 then return t end
   return nil
+end
+
+-- pcall(fn, ...) with the task's calls blocking meanwhile (no_yield counted per task:
+-- its yields elsewhere stay yields); returns pcall's results.
+local function leave_no_yield(task, ...)
+  if task then task.no_yield = task.no_yield - 1 end
+  return ...
+end
+local function pcall_no_yield(task, fn, ...)
+  if task then task.no_yield = (task.no_yield or 0) + 1 end
+  return leave_no_yield(task, pcall(fn, ...))
 end
 loop.current = current
 
@@ -205,8 +222,7 @@ end
 -- then never runs again: a download removes its partial file this way). Returns
 -- a function that unregisters it; outside a task there is nothing to cancel.
 function loop.on_cancel(fn)
-  local co = coroutine.running()
-  local task = co and task_of[co]
+  local task = task_here()
   if not task then return function() end end
   task.cleanups = task.cleanups or {}
   task.cleanups[fn] = true
@@ -224,24 +240,16 @@ local function suspend(task, what, token)
   end
 end
 
--- Calls a handler under pcall with the task's calls blocking (a call there must
--- not yield: the wait it would yield from is the transfer's, and PUC 5.1 cannot
--- yield across pcall). Returns pcall's results.
-local function call_handler(task, fn, ...)
-  if task then task.no_yield = (task.no_yield or 0) + 1 end
-  local ok, err = pcall(fn, ...)
-  if task then task.no_yield = task.no_yield - 1 end
-  return ok, err
-end
-
 -- Delivers the stream chunks and the progress of a transfer to its handlers.
--- Returns true, or false and what a handler raised.
+-- Returns true, or false and what a handler raised. Handlers run with the task's
+-- calls blocking: the wait a call there would yield from is the transfer's (and
+-- PUC 5.1 cannot yield across pcall).
 local function deliver(task, transfer, handlers, last)
   if not handlers then return true end
   if handlers.on_chunk then
     local chunk = transfer:read()
     while chunk do
-      local ok, err = call_handler(task, handlers.on_chunk, chunk, transfer)
+      local ok, err = pcall_no_yield(task, handlers.on_chunk, chunk, transfer)
       if not ok then return false, err end
       chunk = transfer:read()
     end
@@ -251,7 +259,7 @@ local function deliver(task, transfer, handlers, last)
     local key = dn + dt * 3 + un * 7 + ut * 11
     if key ~= last.key then
       last.key = key
-      local ok, err = call_handler(task, handlers.on_progress, dn, dt, un, ut)
+      local ok, err = pcall_no_yield(task, handlers.on_progress, dn, dt, un, ut)
       if not ok then return false, err end
     end
   end
@@ -304,11 +312,7 @@ end
 --- Runs `fn(...)` with every call blocking, even inside a task. For code that runs
 -- where a yield is impossible: a for-in iterator on PUC Lua 5.1 (a C-call boundary).
 function loop.blocking(fn, ...)
-  local co = coroutine.running()
-  local task = co and task_of[co] -- the counter is the task's: its yields elsewhere stay yields
-  if task then task.no_yield = (task.no_yield or 0) + 1 end
-  local r = pack(pcall(fn, ...))
-  if task then task.no_yield = task.no_yield - 1 end
+  local r = pack(pcall_no_yield(task_here(), fn, ...))
   if not r[1] then error(r[2], 0) end
   return unpack(r, 2, r.n)
 end
