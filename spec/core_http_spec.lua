@@ -165,6 +165,10 @@ describe("aurous.core HTTP", function()
         assert.matches(c[2], err)
       end
       assert.has_error(function() core.transfer("http://x/") end)
+      -- a misspelt option is an error, not silently ignored (like a session's)
+      assert.has_error(function() core.transfer{ url = "http://x/", timout = 5 } end, "unknown transfer option 'timout'")
+      assert.has_error(function() core.transfer{ "http://x/", url = "http://x/" } end,
+        "bad transfer option key (string expected, got number)")
       -- extra arguments are ignored, not returned in the Transfer's place
       assert.equal("aurous.Transfer (GET, new)", tostring(core.transfer({ url = "http://x/" }, "extra")))
     end)
@@ -290,6 +294,11 @@ describe("aurous.core HTTP", function()
       assert.are.equal("one", resp:header("x-multi"))
       assert.is_nil(resp:header("x-missing"))
       assert.are.equal("part one part two", resp.headers["x-folded"])
+      -- many headers (past the few compared in C): repeats are still joined
+      local many = assert(perform{ url = srv:url("/headers?pad=40") })
+      assert.are.equal("one, two, three", many.headers["x-multi"])
+      assert.are.equal("a=1; Path=/, b=2; Path=/", many.headers["set-cookie"])
+      assert.are.equal("p", many.headers["x-pad-39"])
       -- the raw block as received; header_list is built from it on first read
       assert.matches("^HTTP/1%.1 200 ", resp.raw_headers)
       assert.truthy(resp.raw_headers:find("\r\nMixed-Case-Header: MiXeD\r\n", 1, true))
@@ -600,6 +609,42 @@ describe("aurous.core HTTP", function()
       assert.are.equal(a.client_port, b.client_port)
       assert.are.equal(b.conn, c.conn)
       assert.are.equal(3, c.request_no)
+      s:close()
+    end)
+
+    it("gives a pooled handle's next transfer none of the previous one's options", function()
+      local s = core.session()
+      local function run(opts)
+        local t = core.transfer(opts)
+        assert(s:add(t))
+        run_until_done(s, t)
+        local resp, err = t:result()
+        t:close() -- back to the pool, for the next run
+        return resp, err
+      end
+      -- every option a plain transfer may set, then transfers that set none of them
+      local resp = assert(run{ url = srv:url("/redirect?to=/echo"), headers = { "X-Previous: 1" },
+        follow_redirects = true, max_redirects = 3, timeout = 30, connect_timeout = 5,
+        low_speed_limit = 1, low_speed_time = 30, max_response_size = 100000, max_header_size = 100000 })
+      assert.are.equal(200, resp.status)
+      resp = assert(run{ url = srv:url("/redirect?to=/echo") })
+      assert.are.equal(302, resp.status) -- not followed
+      local e = fixture.json(assert(run{ url = srv:url("/echo") }).body)
+      assert.is_nil(header_of(e, "x-previous"))
+      resp = assert(run{ url = srv:url("/bytes?n=300000") })
+      assert.are.equal(300000, #resp.body) -- no size limit left over
+      -- options set only by some transfers: a POST, a HEAD, a user agent, a fresh connection
+      assert(run{ url = srv:url("/echo"), method = "POST", body = "x=1", user_agent = "previous/1", fresh_connect = true })
+      assert(run{ url = srv:url("/echo"), method = "HEAD" })
+      e = fixture.json(assert(run{ url = srv:url("/echo") }).body)
+      assert.are.equal("GET", e.method)
+      assert.are.equal("", e.body)
+      assert.is_nil(header_of(e, "user-agent"))
+      -- a failed transfer's handle too
+      local _, err = run{ url = srv:url("/bytes?n=5000"), max_response_size = 10 }
+      assert.are.equal("too_large", err.kind)
+      resp = assert(run{ url = srv:url("/bytes?n=5000") })
+      assert.are.equal(5000, #resp.body)
       s:close()
     end)
 

@@ -77,6 +77,8 @@ struct aur_transfer {
   int ref;                    /* registry reference to the userdata */
   int set;                    /* AUR_SET_* bits: options the transfer set itself */
   int performed_alone;        /* ran curl_easy_perform (t:perform()): not pooled */
+  int reused;                 /* the easy handle came from the pool still configured */
+  int plain;                  /* set only options that every configure sets again */
   /* collected by the callbacks */
   aur_buf body;               /* memory body, or the stream queue */
   curl_off_t received;        /* body bytes of the response */
@@ -84,7 +86,8 @@ struct aur_transfer {
   aur_headers hdrs;
   curl_off_t dlnow, dltotal, ulnow, ultotal;
   char errbuf[CURL_ERROR_SIZE];
-  char errmsg[512];           /* our own message for AUR_ABORT_* */
+  char errmsg[320];           /* our own message for AUR_ABORT_*: under 1 KB in all, the
+                               * Transfer userdata fits glibc's per-thread cache of small blocks */
 };
 
 /* Options a Session gives the transfers added to it, unless a transfer set its own. */

@@ -164,6 +164,16 @@ static void push_lower(lua_State *L, const char *s, size_t n) {
   }
 }
 
+static int same_name(const char *a, size_t an, const char *b, size_t bn) {
+  size_t i;
+  if (an != bn) return 0;
+  for (i = 0; i < an; i++)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return 0;
+  return 1;
+}
+
+#define FEW_HEADERS 32
+
 void aur_headers_push(lua_State *L, const aur_headers *h) {
   size_t i;
   int headers;
@@ -173,13 +183,26 @@ void aur_headers_push(lua_State *L, const aur_headers *h) {
   headers = lua_gettop(L);
   for (i = 0; i < h->count; i++) {
     const aur_header_field *f = &h->fields[i];
+    size_t j;
+    int repeated = 0;
+    /* a name seen before: for the usual few headers, compared here (cheaper than a
+     * table lookup per header); past FEW_HEADERS, looked up */
+    if (h->count <= FEW_HEADERS) {
+      for (j = 0; j < i && !repeated; j++)
+        repeated = same_name(text + h->fields[j].name, h->fields[j].name_len, text + f->name, f->name_len);
+    }
     push_lower(L, text + f->name, f->name_len);
-    lua_pushvalue(L, -1);
-    lua_rawget(L, headers);
-    if (lua_isnil(L, -1)) {
+    if (h->count > FEW_HEADERS) {
+      lua_pushvalue(L, -1);
+      lua_rawget(L, headers);
+      repeated = !lua_isnil(L, -1);
       lua_pop(L, 1);
+    }
+    if (!repeated) {
       lua_pushlstring(L, text + f->value, f->value_len);
     } else {
+      lua_pushvalue(L, -1);
+      lua_rawget(L, headers);
       /* a repeated header: join with ", " (rare, so the copy does not matter) */
       lua_pushliteral(L, ", ");
       lua_pushlstring(L, text + f->value, f->value_len);
@@ -274,14 +297,6 @@ static int headers_index(lua_State *L) {
 }
 
 /* ---- Response methods ---- */
-
-static int same_name(const char *a, size_t an, const char *b, size_t bn) {
-  size_t i;
-  if (an != bn) return 0;
-  for (i = 0; i < an; i++)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return 0;
-  return 1;
-}
 
 /* resp:header(name) (first value or nil) and resp:header_values(name) (array),
  * from header_list (which reading builds). */

@@ -36,8 +36,8 @@ static void set_abort(aur_transfer *t, int kind, const char *msg, const char *de
 static int open_output(aur_transfer *t) {
   t->out = fopen(t->output_path, "wb");
   if (t->out == NULL) {
-    char what[300];
-    snprintf(what, sizeof what, "cannot open output file '%.250s'", t->output_path);
+    char what[250];
+    snprintf(what, sizeof what, "cannot open output file '%.200s'", t->output_path);
     set_abort(t, AUR_ABORT_FILE, what, strerror(errno));
     return -1;
   }
@@ -61,8 +61,8 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud) {
   if (t->mode == AUR_MODE_FILE) {
     if (t->out == NULL && open_output(t) != 0) return 0;
     if (fwrite(ptr, 1, n, t->out) != n) {
-      char what[300];
-      snprintf(what, sizeof what, "cannot write output file '%.250s'", t->output_path);
+      char what[250];
+      snprintf(what, sizeof what, "cannot write output file '%.200s'", t->output_path);
       set_abort(t, AUR_ABORT_FILE, what, strerror(errno));
       return 0;
     }
@@ -129,8 +129,8 @@ static void close_output(aur_transfer *t) {
     int bad = fclose(t->out) != 0;
     t->out = NULL;
     if (bad) {
-      char what[300];
-      snprintf(what, sizeof what, "cannot write output file '%.250s'", t->output_path);
+      char what[250];
+      snprintf(what, sizeof what, "cannot write output file '%.200s'", t->output_path);
       set_abort(t, AUR_ABORT_FILE, what, strerror(errno));
     }
   }
@@ -158,14 +158,20 @@ void aur_transfer_cancelled(aur_transfer *t) {
 
 /* ---- a per-state pool of easy handles ----
  * curl_easy_init and curl_easy_cleanup cost more than a small request's own
- * work; a closed transfer's handle is reset (curl_easy_reset: options back to
- * defaults) and kept for the next transfer. The pool lives in the registry and
+ * work, so a closed transfer's handle is kept for the next transfer. A handle
+ * whose transfer set only "plain" options (those configure() sets on every
+ * transfer, to a value or to its default) and ended normally is kept as it is:
+ * the next configure overwrites each of them, which costs less than
+ * curl_easy_reset and setting the constant ones again (libcurl supports reusing
+ * a handle with new options; that is what curl_easy_perform loops do). Any
+ * other handle is reset to defaults first. The pool lives in the registry and
  * is finalized after every transfer (finalizers run in reverse creation order). */
 #define AUR_EASY_POOL "aurous.easy_pool"
 #define EASY_POOL_SIZE 16
 
 typedef struct easy_pool {
   CURL *handles[EASY_POOL_SIZE];
+  unsigned char configured[EASY_POOL_SIZE]; /* kept without a reset */
   int count;
   int closed;
 } easy_pool;
@@ -185,19 +191,41 @@ static int pool_gc(lua_State *L) {
   return 0;
 }
 
-static CURL *easy_take(lua_State *L) {
+/* A handle for t (t->reused: it keeps a plain transfer's options). */
+static CURL *easy_take(lua_State *L, aur_transfer *t) {
   easy_pool *pool = get_pool(L);
-  if (pool != NULL && !pool->closed && pool->count > 0) return pool->handles[--pool->count];
+  t->reused = 0;
+  if (pool != NULL && !pool->closed && pool->count > 0) {
+    pool->count--;
+    t->reused = pool->configured[pool->count];
+    return pool->handles[pool->count];
+  }
   return curl_easy_init();
+}
+
+/* The options that point into the Transfer or its headers, cleared so that an
+ * idle pooled handle holds no pointer to freed memory. */
+static CURLcode clear_pointers(CURL *easy) {
+  CURLcode rc = curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)NULL);
+  if (rc == CURLE_OK) rc = curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+  if (rc == CURLE_OK) rc = curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *)NULL);
+  if (rc == CURLE_OK) rc = curl_easy_setopt(easy, CURLOPT_HEADERDATA, (void *)NULL);
+  if (rc == CURLE_OK) rc = curl_easy_setopt(easy, CURLOPT_XFERINFODATA, (void *)NULL);
+  if (rc == CURLE_OK) rc = curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+  return rc;
 }
 
 /* A handle that ran curl_easy_perform keeps an internal multi handle that
  * curl_easy_reset does not drop, and libcurl 7.88 leaks part of it when such a
  * handle later joins another multi: those are cleaned up, never pooled. */
-static void easy_give_back(lua_State *L, CURL *easy, int performed_alone) {
+static void easy_give_back(lua_State *L, aur_transfer *t) {
   easy_pool *pool = get_pool(L);
-  if (!performed_alone && pool != NULL && !pool->closed && pool->count < EASY_POOL_SIZE) {
-    curl_easy_reset(easy);
+  CURL *easy = t->easy;
+  if (!t->performed_alone && pool != NULL && !pool->closed && pool->count < EASY_POOL_SIZE) {
+    int keep = t->plain && t->state == AUR_DONE && t->code == CURLE_OK && t->abort_kind == AUR_ABORT_NONE &&
+               clear_pointers(easy) == CURLE_OK;
+    if (!keep) curl_easy_reset(easy);
+    pool->configured[pool->count] = (unsigned char)keep;
     pool->handles[pool->count++] = easy;
   } else {
     curl_easy_cleanup(easy);
@@ -215,7 +243,7 @@ static void transfer_free(lua_State *L, aur_transfer *t) {
     fclose(t->out);
     t->out = NULL;
   }
-  if (t->easy != NULL) easy_give_back(L, t->easy, t->performed_alone);
+  if (t->easy != NULL) easy_give_back(L, t);
   t->easy = NULL;
   if (t->mime != NULL) curl_mime_free(t->mime);
   t->mime = NULL;
@@ -287,15 +315,6 @@ static int opt_number(lua_State *L, int opts, const char *name, lua_Number *out)
   return 1;
 }
 
-/* A non-negative integer up to `max`; returns 0 when absent. Pops the value. */
-static int opt_integer(lua_State *L, int opts, const char *name, lua_Number max, long long *out) {
-  lua_Number v;
-  if (!opt_number(L, opts, name, &v)) return 0;
-  if (v != floor(v) || v > max) field_error(L, name, "must be a non-negative integer");
-  *out = (long long)v;
-  return 1;
-}
-
 /* -1 when absent, else 0/1. Pops the value. */
 static int opt_boolean(lua_State *L, int opts, const char *name) {
   int ty = aur_getfield_type(L, opts, name), v;
@@ -341,17 +360,15 @@ static void header_error(lua_State *L, size_t i, const char *what) {
   field_error(L, field, what);
 }
 
-static void set_headers(lua_State *L, aur_transfer *t, int opts) {
+/* Builds the header list from opts.headers, the table at index tbl. */
+static void set_headers(lua_State *L, aur_transfer *t, int tbl) {
   size_t n, i;
-  int ty = aur_getfield_type(L, opts, "headers");
-  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
-  if (ty != LUA_TTABLE) field_type_error(L, "headers", "table");
-  n = aur_rawlen(L, -1);
+  n = aur_rawlen(L, tbl);
   for (i = 1; i <= n; i++) {
     size_t len;
     const char *h, *colon;
     struct curl_slist *next;
-    if (aur_rawgeti_type(L, -1, (int)i) != LUA_TSTRING) header_error(L, i, NULL);
+    if (aur_rawgeti_type(L, tbl, (int)i) != LUA_TSTRING) header_error(L, i, NULL);
     h = lua_tolstring(L, -1, &len);
     if (has_byte(h, len, NO_NUL | NO_CRLF)) header_error(L, i, "must not contain CR, LF or NUL");
     colon = (const char *)memchr(h, ':', len);
@@ -361,8 +378,6 @@ static void set_headers(lua_State *L, aur_transfer *t, int opts) {
     t->headers = next;
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
-  if (t->headers != NULL) SETOPT(L, t, CURLOPT_HTTPHEADER, t->headers);
 }
 
 static void mime_check(lua_State *L, CURLcode rc, const char *field, const char *what) {
@@ -447,141 +462,231 @@ static void check_part_fields(lua_State *L, size_t index) {
   }
 }
 
-static void set_parts(lua_State *L, aur_transfer *t, int opts) {
+/* Builds the multipart form from opts.parts, the table at index tbl. */
+static void set_parts(lua_State *L, aur_transfer *t, int tbl) {
   size_t n, i;
-  int ty = aur_getfield_type(L, opts, "parts");
-  if (ty == LUA_TNIL) { lua_pop(L, 1); return; }
-  if (ty != LUA_TTABLE) field_type_error(L, "parts", "table");
   t->mime = curl_mime_init(t->easy);
   if (t->mime == NULL) luaL_error(L, "aurous: out of memory");
-  n = aur_rawlen(L, -1);
+  n = aur_rawlen(L, tbl);
   for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, -1, (int)i);
+    lua_rawgeti(L, tbl, (int)i);
     check_part_fields(L, i);
     add_part(L, t, i);
     lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+}
+
+/* The fields of core.transfer's options table, and what each must hold. */
+enum {
+  F_URL, F_METHOD, F_HEADERS, F_BODY, F_PARTS, F_OUTPUT_PATH, F_STREAM, F_TIMEOUT,
+  F_CONNECT_TIMEOUT, F_LOW_SPEED_LIMIT, F_LOW_SPEED_TIME, F_MAX_RESPONSE_SIZE,
+  F_MAX_HEADER_SIZE, F_FRESH_CONNECT, F_FOLLOW_REDIRECTS, F_MAX_REDIRECTS,
+  F_USER_AGENT, F_CAINFO, F_INSECURE, F_COUNT
+};
+enum { K_STRING, K_NUMBER, K_INTEGER, K_BOOLEAN, K_TABLE };
+#define MAX_INT31 2147483647.0
+#define MAX_INT53 9007199254740992.0
+
+static const struct field_spec {
+  const char *name;
+  size_t len;
+  unsigned char kind;
+  unsigned char flags;  /* K_STRING: NO_NUL, NO_CRLF */
+  double max;           /* K_INTEGER */
+} fields[F_COUNT] = {
+#define FIELD(name, kind, flags, max) {name, sizeof name - 1, kind, flags, max}
+  FIELD("url", K_STRING, NO_NUL, 0), FIELD("method", K_STRING, NO_NUL, 0), FIELD("headers", K_TABLE, 0, 0),
+  FIELD("body", K_STRING, 0, 0), FIELD("parts", K_TABLE, 0, 0), FIELD("output_path", K_STRING, NO_NUL, 0),
+  FIELD("stream", K_BOOLEAN, 0, 0), FIELD("timeout", K_NUMBER, 0, 0), FIELD("connect_timeout", K_NUMBER, 0, 0),
+  FIELD("low_speed_limit", K_INTEGER, 0, MAX_INT31), FIELD("low_speed_time", K_INTEGER, 0, MAX_INT31),
+  FIELD("max_response_size", K_INTEGER, 0, MAX_INT53), FIELD("max_header_size", K_INTEGER, 0, MAX_INT53),
+  FIELD("fresh_connect", K_BOOLEAN, 0, 0), FIELD("follow_redirects", K_BOOLEAN, 0, 0),
+  FIELD("max_redirects", K_INTEGER, 0, MAX_INT31), FIELD("user_agent", K_STRING, NO_NUL | NO_CRLF, 0),
+  FIELD("cainfo", K_STRING, NO_NUL, 0), FIELD("insecure", K_BOOLEAN, 0, 0)
+#undef FIELD
+};
+
+/* What one pass over the options table found. Strings point into the table,
+ * which stays on the stack while the transfer is configured. */
+typedef struct transfer_opts {
+  unsigned long present;  /* 1 << F_* */
+  const char *str[F_COUNT];
+  size_t len[F_COUNT];
+  lua_Number num[F_COUNT];
+  int flag[F_COUNT];
+} transfer_opts;
+
+#define HAS(o, f) (((o)->present >> (f)) & 1UL)
+
+static int field_of(const char *key, size_t n) {
+  int f;
+  for (f = 0; f < F_COUNT; f++)
+    if (fields[f].len == n && memcmp(fields[f].name, key, n) == 0) return f;
+  return -1;
+}
+
+/* Checks the value at the top of the stack as field f and records it. */
+static void read_field(lua_State *L, int f, transfer_opts *o) {
+  const struct field_spec *spec = &fields[f];
+  int ty = lua_type(L, -1);
+  switch (spec->kind) {
+    case K_STRING:
+      if (ty != LUA_TSTRING) field_type_error(L, spec->name, "string");
+      o->str[f] = lua_tolstring(L, -1, &o->len[f]);
+      if (has_byte(o->str[f], o->len[f], spec->flags))
+        field_error(L, spec->name, (spec->flags & NO_CRLF) ? "must not contain CR, LF or NUL" : "must not contain NUL");
+      break;
+    case K_NUMBER:
+    case K_INTEGER: {
+      lua_Number v;
+      if (ty != LUA_TNUMBER) field_type_error(L, spec->name, "number");
+      v = lua_tonumber(L, -1);
+      if (!(v >= 0) || v > 1e15) field_error(L, spec->name, "must be a non-negative number");
+      if (spec->kind == K_INTEGER && (v != floor(v) || v > spec->max))
+        field_error(L, spec->name, "must be a non-negative integer");
+      o->num[f] = v;
+      break;
+    }
+    case K_BOOLEAN:
+      if (ty != LUA_TBOOLEAN) field_type_error(L, spec->name, "boolean");
+      o->flag[f] = lua_toboolean(L, -1);
+      break;
+    default:
+      if (ty != LUA_TTABLE) field_type_error(L, spec->name, "table");
+      break;
+  }
+  o->present |= 1UL << f;
 }
 
 static void configure(lua_State *L, aur_transfer *t, int opts) {
-  const char *s;
-  size_t len;
-  lua_Number num;
-  long long ll;
-  int b, has_body = 0;
+  transfer_opts o;
+  const char *method;
+  size_t method_len;
+  int has_body = 0;
 
-  SETOPT(L, t, CURLOPT_PRIVATE, (void *)t);
-  SETOPT(L, t, CURLOPT_NOSIGNAL, 1L);
-  SETOPT(L, t, CURLOPT_ERRORBUFFER, t->errbuf);
-  SETOPT(L, t, CURLOPT_PROTOCOLS_STR, "http,https");
-  SETOPT(L, t, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  SETOPT(L, t, CURLOPT_WRITEFUNCTION, on_body);
-  SETOPT(L, t, CURLOPT_WRITEDATA, (void *)t);
-  SETOPT(L, t, CURLOPT_HEADERFUNCTION, on_header);
-  SETOPT(L, t, CURLOPT_HEADERDATA, (void *)t);
-  SETOPT(L, t, CURLOPT_XFERINFOFUNCTION, on_progress);
-  SETOPT(L, t, CURLOPT_XFERINFODATA, (void *)t);
-  SETOPT(L, t, CURLOPT_NOPROGRESS, 0L);
-
-  s = opt_string(L, opts, "url", NULL, NO_NUL);
-  if (s == NULL) field_type_error(L, "url", "string");
-  SETOPT(L, t, CURLOPT_URL, s);
-  lua_pop(L, 1);
-
-  s = opt_string(L, opts, "method", &len, NO_NUL);
-  if (s == NULL) { s = "GET"; len = 3; }
-  if (!is_token(s, len) || len > 32) field_error(L, "method", "an HTTP token expected");
-  t->method = dup_string(L, s, len);
-  lua_pop(L, 1);
-
-  set_headers(L, t, opts);
-
-  s = opt_string(L, opts, "body", &len, 0);
-  if (s != NULL) {
-    SETOPT(L, t, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    SETOPT(L, t, CURLOPT_COPYPOSTFIELDS, len > 0 ? s : "");
-    has_body = 1;
+  /* one pass over the table: unknown fields are errors, like a session's */
+  o.present = 0;
+  lua_pushnil(L);
+  while (lua_next(L, opts) != 0) {
+    size_t n;
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
+    int f = key != NULL ? field_of(key, n) : -1;
+    if (f < 0) {
+      if (key == NULL) luaL_error(L, "bad transfer option key (string expected, got %s)", luaL_typename(L, -2));
+      luaL_error(L, "unknown transfer option '%s'", key);
+    }
+    read_field(L, f, &o);
+    if (f == F_HEADERS) set_headers(L, t, lua_gettop(L));
+    lua_pop(L, 1);
   }
-  lua_pop(L, 1);
+  if (!HAS(&o, F_URL)) {
+    lua_pushnil(L);
+    field_type_error(L, "url", "string");
+  }
+  method = HAS(&o, F_METHOD) ? o.str[F_METHOD] : "GET";
+  method_len = HAS(&o, F_METHOD) ? o.len[F_METHOD] : 3;
+  if (!is_token(method, method_len) || method_len > 32) field_error(L, "method", "an HTTP token expected");
+  if (HAS(&o, F_PARTS) && HAS(&o, F_BODY)) field_error(L, "parts", "exclusive with 'body'");
+  if (HAS(&o, F_STREAM) && o.flag[F_STREAM] && HAS(&o, F_OUTPUT_PATH))
+    field_error(L, "stream", "exclusive with 'output_path'");
+  t->method = dup_string(L, method, method_len);
+  if (HAS(&o, F_OUTPUT_PATH)) {
+    t->output_path = dup_string(L, o.str[F_OUTPUT_PATH], o.len[F_OUTPUT_PATH]);
+    t->mode = AUR_MODE_FILE;
+  } else if (HAS(&o, F_STREAM) && o.flag[F_STREAM]) {
+    t->mode = AUR_MODE_STREAM;
+  }
 
-  if (aur_getfield_type(L, opts, "parts") != LUA_TNIL && has_body)
-    field_error(L, "parts", "exclusive with 'body'");
-  lua_pop(L, 1);
-  set_parts(L, t, opts);
-  if (t->mime != NULL) {
+  /* the options below are all "plain" (see the pool) but where marked */
+  t->plain = 1;
+  SETOPT(L, t, CURLOPT_PRIVATE, (void *)t);
+  SETOPT(L, t, CURLOPT_ERRORBUFFER, t->errbuf);
+  SETOPT(L, t, CURLOPT_WRITEDATA, (void *)t);
+  SETOPT(L, t, CURLOPT_HEADERDATA, (void *)t);
+  SETOPT(L, t, CURLOPT_XFERINFODATA, (void *)t);
+  if (!t->reused) { /* constant: a reused handle has them already */
+    SETOPT(L, t, CURLOPT_NOSIGNAL, 1L);
+    SETOPT(L, t, CURLOPT_PROTOCOLS_STR, "http,https");
+    SETOPT(L, t, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    SETOPT(L, t, CURLOPT_WRITEFUNCTION, on_body);
+    SETOPT(L, t, CURLOPT_HEADERFUNCTION, on_header);
+    SETOPT(L, t, CURLOPT_XFERINFOFUNCTION, on_progress);
+    SETOPT(L, t, CURLOPT_NOPROGRESS, 0L);
+  }
+  SETOPT(L, t, CURLOPT_URL, o.str[F_URL]);
+  if (t->headers != NULL) SETOPT(L, t, CURLOPT_HTTPHEADER, t->headers); /* a pooled handle has none (clear_pointers) */
+
+  if (HAS(&o, F_BODY)) {
+    size_t len = o.len[F_BODY];
+    SETOPT(L, t, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    SETOPT(L, t, CURLOPT_COPYPOSTFIELDS, len > 0 ? o.str[F_BODY] : "");
+    has_body = 1;
+    t->plain = 0;
+  }
+  if (HAS(&o, F_PARTS)) {
+    lua_getfield(L, opts, "parts");
+    set_parts(L, t, lua_gettop(L));
+    lua_pop(L, 1);
     SETOPT(L, t, CURLOPT_MIMEPOST, t->mime);
     has_body = 1;
+    t->plain = 0;
   }
-
   if (strcmp(t->method, "HEAD") == 0) {
     SETOPT(L, t, CURLOPT_NOBODY, 1L);
+    t->plain = 0;
   } else if (strcmp(t->method, "POST") == 0) {
     if (!has_body) {
       SETOPT(L, t, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
       SETOPT(L, t, CURLOPT_COPYPOSTFIELDS, "");
     }
+    t->plain = 0;
   } else if (strcmp(t->method, "GET") != 0 || has_body) {
     SETOPT(L, t, CURLOPT_CUSTOMREQUEST, t->method);
+    t->plain = 0;
   }
 
-  s = opt_string(L, opts, "output_path", &len, NO_NUL);
-  if (s != NULL) {
-    t->output_path = dup_string(L, s, len);
-    t->mode = AUR_MODE_FILE;
-  }
-  lua_pop(L, 1);
-  b = opt_boolean(L, opts, "stream");
-  if (b == 1) {
-    if (t->mode == AUR_MODE_FILE) field_error(L, "stream", "exclusive with 'output_path'");
-    t->mode = AUR_MODE_STREAM;
-  }
-
-  if (opt_number(L, opts, "timeout", &num)) {
-    SETOPT(L, t, CURLOPT_TIMEOUT_MS, to_ms(num));
+  /* absent: libcurl's default, set again on a reused handle */
+  if (HAS(&o, F_TIMEOUT)) {
+    SETOPT(L, t, CURLOPT_TIMEOUT_MS, to_ms(o.num[F_TIMEOUT]));
     t->set |= AUR_SET_TIMEOUT;
+  } else if (t->reused) {
+    SETOPT(L, t, CURLOPT_TIMEOUT_MS, 0L);
   }
-  if (opt_number(L, opts, "connect_timeout", &num)) t->set |= AUR_SET_CONNECT_TIMEOUT;
-  else num = AUR_DEFAULT_CONNECT_TIMEOUT;
-  SETOPT(L, t, CURLOPT_CONNECTTIMEOUT_MS, to_ms(num));
-  if (opt_integer(L, opts, "low_speed_limit", 2147483647.0, &ll))
-    SETOPT(L, t, CURLOPT_LOW_SPEED_LIMIT, (long)ll);
-  if (opt_integer(L, opts, "low_speed_time", 2147483647.0, &ll))
-    SETOPT(L, t, CURLOPT_LOW_SPEED_TIME, (long)ll);
-  if (opt_integer(L, opts, "max_response_size", 9007199254740992.0, &ll)) {
-    t->max_response = (curl_off_t)ll;
-    SETOPT(L, t, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)ll);
-  }
-  t->hdrs.limit = AUR_DEFAULT_MAX_HEADER_SIZE;
-  if (opt_integer(L, opts, "max_header_size", 9007199254740992.0, &ll)) t->hdrs.limit = (size_t)ll;
+  if (HAS(&o, F_CONNECT_TIMEOUT)) t->set |= AUR_SET_CONNECT_TIMEOUT;
+  SETOPT(L, t, CURLOPT_CONNECTTIMEOUT_MS,
+         to_ms(HAS(&o, F_CONNECT_TIMEOUT) ? o.num[F_CONNECT_TIMEOUT] : AUR_DEFAULT_CONNECT_TIMEOUT));
+  if (HAS(&o, F_LOW_SPEED_LIMIT) || t->reused)
+    SETOPT(L, t, CURLOPT_LOW_SPEED_LIMIT, HAS(&o, F_LOW_SPEED_LIMIT) ? (long)o.num[F_LOW_SPEED_LIMIT] : 0L);
+  if (HAS(&o, F_LOW_SPEED_TIME) || t->reused)
+    SETOPT(L, t, CURLOPT_LOW_SPEED_TIME, HAS(&o, F_LOW_SPEED_TIME) ? (long)o.num[F_LOW_SPEED_TIME] : 0L);
+  if (HAS(&o, F_MAX_RESPONSE_SIZE)) t->max_response = (curl_off_t)o.num[F_MAX_RESPONSE_SIZE];
+  if (HAS(&o, F_MAX_RESPONSE_SIZE) || t->reused)
+    SETOPT(L, t, CURLOPT_MAXFILESIZE_LARGE, HAS(&o, F_MAX_RESPONSE_SIZE) ? t->max_response : (curl_off_t)0);
+  t->hdrs.limit = HAS(&o, F_MAX_HEADER_SIZE) ? (size_t)o.num[F_MAX_HEADER_SIZE] : AUR_DEFAULT_MAX_HEADER_SIZE;
 
   /* libcurl silently sends a request again on a new connection when a reused one
    * dies before any answer byte; for a request that must not run twice (a POST
    * without an idempotency key) the caller asks for a fresh connection instead. */
-  b = opt_boolean(L, opts, "fresh_connect");
-  if (b == 1) SETOPT(L, t, CURLOPT_FRESH_CONNECT, 1L);
-
-  b = opt_boolean(L, opts, "follow_redirects");
-  SETOPT(L, t, CURLOPT_FOLLOWLOCATION, b == 1 ? 1L : 0L);
-  if (!opt_integer(L, opts, "max_redirects", 2147483647.0, &ll)) ll = AUR_DEFAULT_MAX_REDIRECTS;
-  SETOPT(L, t, CURLOPT_MAXREDIRS, (long)ll);
-
-  s = opt_string(L, opts, "user_agent", NULL, NO_NUL | NO_CRLF);
-  if (s != NULL) {
-    SETOPT(L, t, CURLOPT_USERAGENT, s);
+  if (HAS(&o, F_FRESH_CONNECT) && o.flag[F_FRESH_CONNECT]) {
+    SETOPT(L, t, CURLOPT_FRESH_CONNECT, 1L);
+    t->plain = 0;
+  }
+  SETOPT(L, t, CURLOPT_FOLLOWLOCATION, HAS(&o, F_FOLLOW_REDIRECTS) && o.flag[F_FOLLOW_REDIRECTS] ? 1L : 0L);
+  SETOPT(L, t, CURLOPT_MAXREDIRS,
+         HAS(&o, F_MAX_REDIRECTS) ? (long)o.num[F_MAX_REDIRECTS] : (long)AUR_DEFAULT_MAX_REDIRECTS);
+  if (HAS(&o, F_USER_AGENT)) {
+    SETOPT(L, t, CURLOPT_USERAGENT, o.str[F_USER_AGENT]);
     t->set |= AUR_SET_USER_AGENT;
+    t->plain = 0;
   }
-  lua_pop(L, 1);
-  s = opt_string(L, opts, "cainfo", NULL, NO_NUL);
-  if (s != NULL) {
-    SETOPT(L, t, CURLOPT_CAINFO, s);
+  if (HAS(&o, F_CAINFO)) {
+    SETOPT(L, t, CURLOPT_CAINFO, o.str[F_CAINFO]);
     t->set |= AUR_SET_CAINFO;
+    t->plain = 0;
   }
-  lua_pop(L, 1);
-  b = opt_boolean(L, opts, "insecure");
-  if (b != -1) t->set |= AUR_SET_INSECURE;
-  SETOPT(L, t, CURLOPT_SSL_VERIFYPEER, b == 1 ? 0L : 1L);
-  SETOPT(L, t, CURLOPT_SSL_VERIFYHOST, b == 1 ? 0L : 2L);
+  if (HAS(&o, F_INSECURE)) t->set |= AUR_SET_INSECURE;
+  SETOPT(L, t, CURLOPT_SSL_VERIFYPEER, HAS(&o, F_INSECURE) && o.flag[F_INSECURE] ? 0L : 1L);
+  SETOPT(L, t, CURLOPT_SSL_VERIFYHOST, HAS(&o, F_INSECURE) && o.flag[F_INSECURE] ? 0L : 2L);
 }
 
 /* ---- Session defaults (the options of core.session{…}) ---- */
@@ -633,6 +738,7 @@ CURLcode aur_defaults_apply(aur_transfer *t, const aur_defaults *d) {
   int todo = d->set & ~t->set;
   if (todo & AUR_SET_TIMEOUT) APPLY(CURLOPT_TIMEOUT_MS, d->timeout_ms);
   if (todo & AUR_SET_CONNECT_TIMEOUT) APPLY(CURLOPT_CONNECTTIMEOUT_MS, d->connect_timeout_ms);
+  if (todo & (AUR_SET_USER_AGENT | AUR_SET_CAINFO)) t->plain = 0; /* configure does not reset these */
   if (todo & AUR_SET_USER_AGENT) APPLY(CURLOPT_USERAGENT, d->user_agent);
   if (todo & AUR_SET_CAINFO) APPLY(CURLOPT_CAINFO, d->cainfo);
   if (todo & AUR_SET_INSECURE) {
@@ -659,7 +765,7 @@ static int transfer_new(lua_State *L) {
   t->max_response = -1;
   t->closed = 1; /* nothing to free until the easy handle exists */
   aur_setmetatable(L, AUR_TRANSFER_MT);
-  t->easy = easy_take(L);
+  t->easy = easy_take(L, t);
   if (t->easy == NULL) return luaL_error(L, "aurous: curl_easy_init failed");
   t->closed = 0;
   configure(L, t, 1);

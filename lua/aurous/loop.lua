@@ -274,7 +274,7 @@ end
 -- @return the core Response, or `nil, transfer_error`
 function loop.perform(transfer, handlers)
   local task = current()
-  local last = {}
+  local last = handlers and {} -- deliver's memory of the last progress (handlers only)
   local ok, cause = true, nil
   if task then
     local ok_add, aerr = session("tasks"):add(transfer)

@@ -15,7 +15,8 @@ Routes (any method):
   /redirect?to=URL[&code=302]
   /status/N                status N, body "status N"
   /reset                   closes the socket (RST) without answering
-  /headers                 repeated Set-Cookie and X-Multi, a Mixed-Case header, a folded one
+  /headers[?pad=N]         repeated Set-Cookie and X-Multi, a Mixed-Case header, a folded one;
+                           pad: N more headers, then X-Multi a third time
   /huge_headers?n=N        N headers of about 100 bytes each
   /drip?n=N&chunks=K&delay=S  chunked body in K pieces, S seconds apart
 """
@@ -133,7 +134,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 ("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/"),
                 ("X-Multi", "one"), ("X-Multi", "two"), ("Mixed-Case-Header", "MiXeD"),
                 ("X-Empty", ""), ("X-Folded", "part one\r\n\tpart two"),
-            ])
+            ] + [("X-Pad-%d" % i, "p") for i in range(int(q.get("pad", "0")))] + (
+                [("X-Multi", "three")] if "pad" in q else []))
         if path == "/huge_headers":
             n = int(q.get("n", "1000"))
             return self.send(200, b"huge", extra=[("X-Filler-%d" % i, "v" * 90) for i in range(n)])
