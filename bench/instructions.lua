@@ -42,7 +42,7 @@ local ok, err = pcall(function()
   local contender = B.shq(root .. "/bench/requests/contender.lua")
   for _, workload in ipairs({ "balance", "list" }) do
     local floor = per_op(function(n)
-      return string.format("%s %s %d 0 %s", B.shq(floor_bin), B.shq(ngx.url .. server.PATHS[workload]), n, F.API_KEY)
+      return server.floor_cmd(B, F, floor_bin, ngx.url .. server.PATHS[workload], n, 0)
     end)
     local aurous = per_op(function(n)
       return string.format("%s %s aurous %s %s %d 0", lua, contender, workload, ngx.url, n)

@@ -116,6 +116,24 @@ describe("what the pipeline sends", function()
     assert.equal("/v1/images/img_..%2F..%2Fv1%2Fbalance%3Fx%3D1", m:last_request().raw_path or m:last_request().path)
   end)
 
+  it("escapes spaces and control characters in ids; send refuses them in a path or URL it is given", function()
+    local _, err = client.images:get("img_a b\tc")
+    assert.equal("invalid_argument", err.type) -- control character: validate.id
+    _, err = client.images:get("img_a b")
+    assert.equal("not_found", err.type)
+    assert.equal("/v1/images/img_a%20b", m:last_request().raw_path or m:last_request().path)
+    local before = #m:requests()
+    for _, target in ipairs({ { path = "/v1/a b" }, { path = "/v1/a\rb" }, { url = m.url .. "/v1/balance\n" } }) do
+      target.method = "GET"
+      local value, serr = client:send(target)
+      assert.is_nil(value)
+      assert.equal("invalid_argument", serr.type)
+      assert.equal("url", serr.param)
+      assert.matches("spaces or control characters", serr.message)
+    end
+    assert.equal(before, #m:requests()) -- refused before any I/O
+  end)
+
   it("returns the response beside the result", function()
     local balance, err, meta = client.account:balance()
     assert.is_nil(err)

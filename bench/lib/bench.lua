@@ -123,13 +123,29 @@ function B.proc_status(pid)
   return { rss = tonumber(s:match("VmRSS:%s*(%d+)")), hwm = tonumber(s:match("VmHWM:%s*(%d+)")) }
 end
 
+------------------------------------------------------------------ CPU
+-- The command prefix that runs a process on one CPU (the last one), or "" when
+-- taskset is missing or AUROUS_BENCH_PIN=0. The request bench runs nginx and every
+-- contender there: on these 2-core VMs a request whose client and server sit on
+-- different CPUs waits for the other CPU to wake up, which added 40-60 us to a
+-- 35 us request at random, depending on where the scheduler put the two
+-- processes (an A/A test of the floor against itself spread 0.78-1.28x unpinned,
+-- 0.82-1.08x pinned). On one CPU each request costs the work it does.
+function B.pin()
+  if os.getenv("AUROUS_BENCH_PIN") == "0" then return "" end
+  if not B.capture("command -v taskset"):match("%S") then return "" end
+  local n = tonumber(B.capture("nproc"):match("%d+")) or 1
+  return "taskset -c " .. (n - 1) .. " "
+end
+
 ------------------------------------------------------------------ nginx
 -- Starts nginx (daemon off, one worker) on a free loopback port with a config
 -- generated in a temp dir. `locations` is the text of the server block's
 -- location directives; `%ROOT%` in it is replaced by the temp dir, where
 -- `files` ({name = content}) are written under www/.
+-- `prefix`: a command prefix for nginx (B.pin()), or nil.
 -- Returns { url, dir, port, pid, stop = fn }.
-function B.nginx(files, locations)
+function B.nginx(files, locations, prefix)
   local bin = os.getenv("NGINX") or "/usr/sbin/nginx"
   local dir = B.tmpdir("nginx")
   os.execute("mkdir -p " .. B.shq(dir .. "/www") .. " " .. B.shq(dir .. "/tmp"))
@@ -167,8 +183,8 @@ http {
 }
 ]]):gsub("%%ROOT%%", dir):gsub("%%PORT%%", tostring(port))
   B.write_file(dir .. "/nginx.conf", conf)
-  local cmd = string.format("sh -c 'echo $$ > %s/sh.pid; exec %s -p %s -c %s' > %s/stdout 2>&1 &",
-    dir, bin, B.shq(dir), B.shq(dir .. "/nginx.conf"), dir)
+  local cmd = string.format("sh -c 'echo $$ > %s/sh.pid; exec %s%s -p %s -c %s' > %s/stdout 2>&1 &",
+    dir, prefix or "", bin, B.shq(dir), B.shq(dir .. "/nginx.conf"), dir)
   os.execute(cmd)
   local pid
   local url = "http://127.0.0.1:" .. port

@@ -5,7 +5,10 @@
  * parsed with cJSON (tree built, one field checked, tree freed). No Lua at all:
  * what a request costs with the same two C libraries the core is built on.
  *
- *   floor URL N WARMUP API_KEY    → prints "seconds <wall> cpu <cpu> checked <n>"
+ *   floor URL N WARMUP API_KEY [USER_AGENT]   → prints "seconds <wall> cpu <cpu> checked <n>"
+ *
+ * USER_AGENT: the client's own (bench/requests/server.lua passes it), so that both
+ * send the same bytes: libcurl formats header lines at about 100 instructions a byte.
  *
  * Built by bench/requests/run.lua: cc -O2 floor.c $(pkg-config --cflags --libs libcurl libcjson)
  */
@@ -70,13 +73,14 @@ static int one(CURL *h, buf_t *b) {
 
 int main(int argc, char **argv) {
   if (argc < 5) {
-    fprintf(stderr, "usage: floor URL N WARMUP API_KEY\n");
+    fprintf(stderr, "usage: floor URL N WARMUP API_KEY [USER_AGENT]\n");
     return 2;
   }
   const char *url = argv[1];
   long n = atol(argv[2]), warmup = atol(argv[3]);
-  char keyh[512];
+  char keyh[512], agenth[512];
   snprintf(keyh, sizeof keyh, "X-Api-Key: %s", argv[4]);
+  snprintf(agenth, sizeof agenth, "User-Agent: %s", argc > 5 ? argv[5] : "aurous-bench-floor/1");
 
   curl_global_init(CURL_GLOBAL_DEFAULT);
   CURL *h = curl_easy_init();
@@ -85,7 +89,7 @@ int main(int argc, char **argv) {
   hdrs = curl_slist_append(hdrs, "Aurous-Version: 2026-05-15");
   hdrs = curl_slist_append(hdrs, keyh);
   /* a header line, as the client sends it: CURLOPT_USERAGENT costs more per request */
-  hdrs = curl_slist_append(hdrs, "User-Agent: aurous-bench-floor/1");
+  hdrs = curl_slist_append(hdrs, agenth);
   buf_t b = {0};
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);

@@ -3,7 +3,9 @@
 --
 -- Every contender runs in its own process, in rounds, the order rotated each
 -- round; a ratio is taken within a round (same minute, same machine state) and
--- the median over rounds is reported.
+-- the median over rounds is reported. nginx and the contenders run on one CPU
+-- (B.pin: the wakeup of another CPU made most of the noise; AUROUS_BENCH_PIN=0
+-- lets the scheduler place them).
 --
 --   lua bench/requests/run.lua      (env: AUROUS_BENCH_ROUNDS=7, AUROUS_BENCH_N=2000)
 package.path = "bench/lib/?.lua;bench/?.lua;" .. package.path
@@ -19,10 +21,11 @@ local root = B.root()
 local lua = B.interpreter()
 local rows = B.rows("requests")
 
-print(string.format("== A. requests: sequential, nginx static responses, %d rounds, N=%d (curl per request: N=%d)",
-  ROUNDS, N, N_POPEN))
+local PIN = B.pin()
+print(string.format("== A. requests: sequential, nginx static responses, %d rounds, N=%d (curl per request: N=%d)%s",
+  ROUNDS, N, N_POPEN, PIN ~= "" and (", nginx and contenders on one CPU (" .. PIN:gsub("%s+$", "") .. ")") or ""))
 
-local ngx, floor_bin = server.start(B, F)
+local ngx, floor_bin = server.start(B, F, PIN)
 
 local ok, err = pcall(function()
   local contender = B.shq(root .. "/bench/requests/contender.lua")
@@ -32,7 +35,7 @@ local ok, err = pcall(function()
   local contenders = {
     { key = "floor", label = "C floor (libcurl easy + cJSON)", n = N,
       cmd = function(w)
-        return string.format("%s %s %d %d %s", B.shq(floor_bin), B.shq(ngx.url .. server.PATHS[w]), N, WARMUP, F.API_KEY)
+        return server.floor_cmd(B, F, floor_bin, ngx.url .. server.PATHS[w], N, WARMUP)
       end },
     { key = "aurous", label = "aurous-lua (" .. _VERSION .. ")", n = N, cmd = function(w) return lua_cmd("aurous", w, N) end },
     { key = "socket_dkjson", label = "LuaSocket + dkjson", n = N, cmd = function(w) return lua_cmd("socket_dkjson", w, N) end },
@@ -47,7 +50,7 @@ local ok, err = pcall(function()
       B.shq(root .. "/build/luajit/?.so;;")))
     if probe:match("true") then
       table.insert(contenders, 3, { key = "aurous_jit", label = "aurous-lua (LuaJIT)", n = N, cmd = function(w)
-        return string.format("LUA_CPATH=%s luajit %s aurous %s %s %d %d", B.shq(root .. "/build/luajit/?.so;;"),
+        return string.format("env LUA_CPATH=%s luajit %s aurous %s %s %d %d", B.shq(root .. "/build/luajit/?.so;;"),
           contender, w, ngx.url, N, WARMUP)
       end })
     end
@@ -59,7 +62,7 @@ local ok, err = pcall(function()
     for round = 1, ROUNDS do
       for i = 0, #contenders - 1 do
         local c = contenders[(i + round - 1) % #contenders + 1]
-        local o, good = B.capture(c.cmd(workload) .. " 2>&1")
+        local o, good = B.capture(PIN .. c.cmd(workload) .. " 2>&1")
         local secs, cpus, checked = o:match("seconds ([%d.]+) cpu ([%d.]+) checked (%d+)")
         if not good or not secs or tonumber(checked) ~= c.n then
           error(c.label .. " failed: " .. o)
@@ -98,6 +101,8 @@ local ok, err = pcall(function()
     tagged:add(workload, "req/s: aurous / curl per request", B.ratio(r3), ">= 10x", r3 >= 10)
   end
   rows:note("LuaSocket's http.request opens a connection per request (it sends Connection: close): no keep-alive is possible with it")
+  rows:note(PIN ~= "" and ("nginx and every contender ran on one CPU (" .. PIN:gsub("%s+$", "") .. ")")
+    or "processes not pinned to a CPU (taskset missing or AUROUS_BENCH_PIN=0): expect more noise")
 end)
 ngx.stop()
 rows:save()

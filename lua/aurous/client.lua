@@ -361,6 +361,8 @@ local function raw_status_error(resp)
   return nil
 end
 
+local send_checked
+
 --- Sends one logical request through the pipeline, with retries.
 -- `req`: method, path (or url), query (table), body (string), parts, json (table → body),
 -- once (never repeated, whatever the method: a second try answers differently),
@@ -373,6 +375,17 @@ end
 -- whole, waits included.
 -- @return value, nil, meta  |  nil, err
 function Client:send(req)
+  -- base_url was checked by client.new: only the part given here is scanned
+  if (req.url or req.path):find("[%c ]") then
+    return nil, errors.argument("url", "must not contain spaces or control characters")
+  end
+  return send_checked(self, req)
+end
+
+-- Client:send after its URL scan; Client:call comes here directly, its path being
+-- an endpoint's constant with checked and escaped values (the scan, a Lua pattern
+-- over every byte, was about 1.5 % of a small request).
+send_checked = function(self, req)
   local opts, oerr = check_options(req.opts, CALL_OPTIONS, "opts")
   if not opts then return nil, oerr end
   if opts.headers then
@@ -405,10 +418,6 @@ function Client:send(req)
   for name, v in pairs(opts) do
     if NON_NEGATIVE[name] and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
     if name == "max_retries" and v == math.huge then return nil, errors.argument("opts.max_retries", "must be finite") end
-  end
-  -- base_url was checked by client.new: only the part given here is scanned
-  if (req.url or req.path):find("[%c ]") then
-    return nil, errors.argument("url", "must not contain spaces or control characters")
   end
   local url = req.url or (self.base_url .. req.path)
   if req.query and next(req.query) then url = url .. "?" .. util.query(req.query) end
@@ -571,7 +580,7 @@ function Client:call(endpoint, path_values, params, opts)
   else
     req.body = ""
   end
-  return self:send(req)
+  return send_checked(self, req)
 end
 
 client.Client = Client

@@ -296,11 +296,15 @@ function loop.perform(transfer, handlers)
     local s = session("blocking")
     local ok_add, aerr = s:add(transfer)
     if not ok_add then return nil, { kind = "transfer", message = aerr } end
-    while ok and transfer:state() == "running" do
-      s:step(handlers and 50 or 1000)
-      ok, cause = deliver(nil, transfer, handlers, last)
+    if handlers then
+      while ok and transfer:state() == "running" do
+        s:step(50)
+        ok, cause = deliver(nil, transfer, handlers, last)
+      end
+      if ok then ok, cause = deliver(nil, transfer, handlers, last) end
+    else
+      while transfer:state() == "running" do s:step(1000) end
     end
-    if ok then ok, cause = deliver(nil, transfer, handlers, last) end
   end
   if not ok then
     if transfer:state() == "running" then transfer:cancel() end
