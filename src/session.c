@@ -17,7 +17,7 @@
 #include "http.h"
 
 static aur_session *check_session(lua_State *L, int i) {
-  return (aur_session *)luaL_checkudata(L, i, AUR_SESSION_MT);
+  return (aur_session *)aur_checkclass(L, i, AUR_SESSION_MT);
 }
 
 static aur_session *check_open_session(lua_State *L, int i) {

@@ -13,7 +13,7 @@
 #define AUR_DEFAULT_MAX_REDIRECTS 5
 
 static aur_transfer *check_transfer(lua_State *L, int i) {
-  return (aur_transfer *)luaL_checkudata(L, i, AUR_TRANSFER_MT);
+  return (aur_transfer *)aur_checkclass(L, i, AUR_TRANSFER_MT);
 }
 
 static aur_transfer *check_open_transfer(lua_State *L, int i) {
