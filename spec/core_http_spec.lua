@@ -278,6 +278,37 @@ describe("aurous.core HTTP", function()
   end)
 
   describe("responses", function()
+    it("gives only status, headers and body with t:reply()", function()
+      local s = core.session()
+      local t = core.transfer{ url = srv:url("/headers") }
+      assert.has_error(function() t:reply() end, "transfer not finished (new)")
+      assert(s:add(t))
+      run_until_done(s, t)
+      local reply = assert(t:reply())
+      local keys = {}
+      for k in pairs(reply) do keys[#keys + 1] = k end
+      table.sort(keys)
+      assert.are.same({ "body", "headers", "status" }, keys)
+      assert.is_nil(getmetatable(reply))
+      assert.are.equal(200, reply.status)
+      assert.are.equal("headers", reply.body)
+      assert.are.equal("one, two", reply.headers["X-Multi"]) -- the same headers table as a Response's
+      local resp = assert(t:result())
+      assert.are.equal(resp.status, reply.status)
+      assert.are.equal(resp.body, reply.body)
+      -- a failed transfer: nil and the same error as t:result()
+      local bad = core.transfer{ url = srv:url("/bytes?n=5000"), max_response_size = 10 }
+      assert(s:add(bad))
+      run_until_done(s, bad)
+      local none, err = bad:reply()
+      assert.is_nil(none)
+      assert.are.equal("too_large", err.kind)
+      assert.are.same(err, select(2, bad:result()))
+      t:close()
+      assert.has_error(function() t:reply() end, "attempt to use a closed transfer")
+      s:close()
+    end)
+
     it("has case-insensitive headers, repeated ones joined", function()
       local resp = assert(perform{ url = srv:url("/headers") })
       assert.is_nil(rawget(resp, "header_list")) -- built on first read

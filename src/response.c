@@ -380,24 +380,36 @@ static void set_seconds(lua_State *L, CURL *easy, CURLINFO info, const char *fie
   lua_setfield(L, -2, field);
 }
 
-void aur_push_response(lua_State *L, aur_transfer *t) {
-  long status = 0, version = 0;
-  char *url = NULL;
-  luaL_checkstack(L, 10, "aurous: response");
-  lua_createtable(L, 0, 9);
+/* status, headers and body into the table at the top of the stack. */
+static void set_reply_fields(lua_State *L, aur_transfer *t) {
+  long status = 0;
   if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status == 0)
     status = t->hdrs.status;
   lua_pushinteger(L, (lua_Integer)status);
   lua_setfield(L, -2, "status");
   aur_headers_push(L, &t->hdrs);
   lua_setfield(L, -2, "headers");
-  lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
-  lua_setfield(L, -2, "raw_headers");
   if (t->mode == AUR_MODE_MEMORY && t->body.len > 0)
     lua_pushlstring(L, t->body.data, t->body.len);
   else
     lua_pushliteral(L, "");
   lua_setfield(L, -2, "body");
+}
+
+void aur_push_reply(lua_State *L, aur_transfer *t) {
+  luaL_checkstack(L, 10, "aurous: reply");
+  lua_createtable(L, 0, 3);
+  set_reply_fields(L, t);
+}
+
+void aur_push_response(lua_State *L, aur_transfer *t) {
+  long version = 0;
+  char *url = NULL;
+  luaL_checkstack(L, 10, "aurous: response");
+  lua_createtable(L, 0, 9);
+  set_reply_fields(L, t);
+  lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
+  lua_setfield(L, -2, "raw_headers");
   if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL)
     lua_pushstring(L, url);
   else

@@ -486,7 +486,8 @@ send_checked = function(self, req)
     topts.timeout = attempt_timeout
     local transfer = core.transfer(topts)
     -- a handler that raises (or a task cancel) propagates; the transfer is then collected
-    local resp, terr = loop.perform(transfer, req.handlers)
+    -- a decoded call reads only status, headers and body: no full Response for it
+    local resp, terr = loop.perform(transfer, req.handlers, not req.raw)
     transfer:close()
     local value, err = interpret(req, resp, terr)
     if logging then
