@@ -51,6 +51,10 @@ local ok, err = pcall(function()
       B.ratio(aurous / floor), k(aurous) .. " / " .. k(floor))
   end
 
+  local pipeline = B.shq(root .. "/bench/pipeline_loop.lua")
+  local p = per_op(function(n) return string.format("%s %s %d", lua, pipeline, n) end)
+  rows:add("instructions", "client pipeline per balance call, no I/O (canned reply; decode included)", k(p))
+
   local decode = B.shq(root .. "/bench/decode_loop.lua")
   if not pcall(require, "cjson") then error("lua-cjson is not installed") end
   local a = per_op(function(n) return string.format("%s %s aurous %d", lua, decode, n) end)

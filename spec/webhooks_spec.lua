@@ -96,6 +96,15 @@ describe("webhooks.verify", function()
     assert.truthy(webhooks.verify(BODY, h, SECRET, { now = NOW }))
   end)
 
+  it("skips a v1 entry that is not hex and verifies with the others", function()
+    local good = header_for(BODY, SECRET, NOW):match("v1=(%x+)")
+    local h = "t=" .. NOW .. ",v1=not-hex,v1=" .. good
+    assert.truthy(webhooks.verify(BODY, h, SECRET, { now = NOW }))
+    local _, err = webhooks.verify(BODY, "t=" .. NOW .. ",v1=not-hex", SECRET, { now = NOW })
+    assert.equal("malformed_signature", err.code)
+    assert.matches("no v1 signature", err.message)
+  end)
+
   it("rejects missing and malformed headers with a reason", function()
     local cases = {
       { nil, "missing_signature" },
