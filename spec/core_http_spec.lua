@@ -36,6 +36,31 @@ local function interpreter()
   return "lua" .. _VERSION:match("%d+%.%d+")
 end
 
+describe("aurous.core's lazily loaded halves", function()
+  -- a child interpreter: this one has loaded them already
+  local SCRIPT = [[
+local core = require("aurous.core")
+local before = package.loaded["aurous.core.http"] ~= nil
+local mine = function() end
+core.transfer = mine -- a program's wrapper, set before the HTTP half is loaded
+local session = core.session
+print(before, package.loaded["aurous.core.http"] ~= nil, core.transfer == mine, type(session), type(core.curl_version))
+]]
+
+  it("loads the HTTP half on first use, keeping a field the program set before", function()
+    local lua = os.getenv("AUROUS_TEST_LUA") or "lua5.4"
+    local path = os.tmpname()
+    local f = assert(io.open(path, "w"))
+    f:write(SCRIPT)
+    f:close()
+    local p = assert(io.popen(lua .. " " .. path .. " 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    os.remove(path)
+    assert.equal("false\ttrue\ttrue\tfunction\tstring\n", out)
+  end)
+end)
+
 describe("aurous.core HTTP", function()
   setup(function()
     srv = fixture.start()

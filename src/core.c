@@ -25,7 +25,8 @@ static const struct { const char *name, *module; } lazy_names[] = {
 };
 
 /* module.__index(module, key): for a lazy name, require its module, copy the
- * module's fields into this one (so this runs once per module), and answer. */
+ * module's fields into this one (so this runs once per module), and answer. A
+ * field the program already set here (a wrapper of core.transfer, say) is kept. */
 static int core_index(lua_State *L) {
   const char *key, *module = NULL;
   int i;
@@ -41,8 +42,15 @@ static int core_index(lua_State *L) {
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
     lua_pushvalue(L, -2);
-    lua_insert(L, -2);
-    lua_rawset(L, 1);
+    lua_rawget(L, 1);
+    if (lua_isnil(L, -1)) {
+      lua_pop(L, 1);
+      lua_pushvalue(L, -2);
+      lua_insert(L, -2);
+      lua_rawset(L, 1);
+    } else {
+      lua_pop(L, 2);
+    }
   }
   lua_pop(L, 1);
   lua_rawget(L, 1);
