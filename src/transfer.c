@@ -302,29 +302,6 @@ static const char *opt_string(lua_State *L, int opts, const char *name, size_t *
   return s;
 }
 
-/* A non-negative finite number; returns 0 when absent. Pops the value. */
-static int opt_number(lua_State *L, int opts, const char *name, lua_Number *out) {
-  lua_Number v;
-  int ty = aur_getfield_type(L, opts, name);
-  if (ty == LUA_TNIL) { lua_pop(L, 1); return 0; }
-  if (ty != LUA_TNUMBER) field_type_error(L, name, "number");
-  v = lua_tonumber(L, -1);
-  if (!(v >= 0) || v > 1e15) field_error(L, name, "must be a non-negative number");
-  lua_pop(L, 1);
-  *out = v;
-  return 1;
-}
-
-/* -1 when absent, else 0/1. Pops the value. */
-static int opt_boolean(lua_State *L, int opts, const char *name) {
-  int ty = aur_getfield_type(L, opts, name), v;
-  if (ty == LUA_TNIL) { lua_pop(L, 1); return -1; }
-  if (ty != LUA_TBOOLEAN) field_type_error(L, name, "boolean");
-  v = lua_toboolean(L, -1);
-  lua_pop(L, 1);
-  return v;
-}
-
 static int is_tchar(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-') return 1;
   return c != '\0' && strchr("!#$%&'*+.^_`|~", c) != NULL;
@@ -558,25 +535,35 @@ static void read_field(lua_State *L, int f, transfer_opts *o) {
   o->present |= 1UL << f;
 }
 
+/* Reads the options table at idx in one pass into o: a key among `allowed`
+ * (1 << F_* bits) is checked as its field; any other key is an error that names
+ * `what` ("transfer", "session"). */
+static void read_options(lua_State *L, int idx, unsigned long allowed, const char *what, transfer_opts *o) {
+  o->present = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx) != 0) {
+    size_t n;
+    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
+    int f = key != NULL ? field_of(key, n) : -1;
+    if (f < 0 || !((allowed >> f) & 1UL)) {
+      if (key == NULL) luaL_error(L, "bad %s option key (string expected, got %s)", what, luaL_typename(L, -2));
+      luaL_error(L, "unknown %s option '%s'", what, key);
+    }
+    read_field(L, f, o);
+    lua_pop(L, 1);
+  }
+}
+
 static void configure(lua_State *L, aur_transfer *t, int opts) {
   transfer_opts o;
   const char *method;
   size_t method_len;
   int has_body = 0;
 
-  /* one pass over the table: unknown fields are errors, like a session's */
-  o.present = 0;
-  lua_pushnil(L);
-  while (lua_next(L, opts) != 0) {
-    size_t n;
-    const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &n) : NULL;
-    int f = key != NULL ? field_of(key, n) : -1;
-    if (f < 0) {
-      if (key == NULL) luaL_error(L, "bad transfer option key (string expected, got %s)", luaL_typename(L, -2));
-      luaL_error(L, "unknown transfer option '%s'", key);
-    }
-    read_field(L, f, &o);
-    if (f == F_HEADERS) set_headers(L, t, lua_gettop(L));
+  read_options(L, opts, (1UL << F_COUNT) - 1, "transfer", &o);
+  if (HAS(&o, F_HEADERS)) {
+    lua_getfield(L, opts, "headers");
+    set_headers(L, t, lua_gettop(L));
     lua_pop(L, 1);
   }
   if (!HAS(&o, F_URL)) {
@@ -700,35 +687,17 @@ static char *copy_string(lua_State *L, const char *s) {
 }
 
 void aur_defaults_read(lua_State *L, int idx, aur_defaults *d) {
-  lua_Number num;
-  const char *s;
-  int b;
-  static const char *const known[] = {"timeout", "connect_timeout", "user_agent", "cainfo", "insecure", NULL};
-  idx = aur_absindex(L, idx);
-  lua_pushnil(L);
-  while (lua_next(L, idx) != 0) {
-    int i, ok = 0;
-    lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TSTRING)
-      for (i = 0; known[i] != NULL; i++) ok |= strcmp(lua_tostring(L, -1), known[i]) == 0;
-    if (!ok) {
-      lua_pushfstring(L, "unknown session option '%s'", lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "?");
-      lua_error(L);
-    }
-  }
-  if (opt_number(L, idx, "timeout", &num)) { d->timeout_ms = to_ms(num); d->set |= AUR_SET_TIMEOUT; }
-  if (opt_number(L, idx, "connect_timeout", &num)) {
-    d->connect_timeout_ms = to_ms(num);
+  transfer_opts o;
+  read_options(L, aur_absindex(L, idx), 1UL << F_TIMEOUT | 1UL << F_CONNECT_TIMEOUT | 1UL << F_USER_AGENT |
+               1UL << F_CAINFO | 1UL << F_INSECURE, "session", &o);
+  if (HAS(&o, F_TIMEOUT)) { d->timeout_ms = to_ms(o.num[F_TIMEOUT]); d->set |= AUR_SET_TIMEOUT; }
+  if (HAS(&o, F_CONNECT_TIMEOUT)) {
+    d->connect_timeout_ms = to_ms(o.num[F_CONNECT_TIMEOUT]);
     d->set |= AUR_SET_CONNECT_TIMEOUT;
   }
-  s = opt_string(L, idx, "user_agent", NULL, NO_NUL | NO_CRLF);
-  if (s != NULL) { d->user_agent = copy_string(L, s); d->set |= AUR_SET_USER_AGENT; }
-  lua_pop(L, 1);
-  s = opt_string(L, idx, "cainfo", NULL, NO_NUL);
-  if (s != NULL) { d->cainfo = copy_string(L, s); d->set |= AUR_SET_CAINFO; }
-  lua_pop(L, 1);
-  b = opt_boolean(L, idx, "insecure");
-  if (b != -1) { d->insecure = b; d->set |= AUR_SET_INSECURE; }
+  if (HAS(&o, F_USER_AGENT)) { d->user_agent = copy_string(L, o.str[F_USER_AGENT]); d->set |= AUR_SET_USER_AGENT; }
+  if (HAS(&o, F_CAINFO)) { d->cainfo = copy_string(L, o.str[F_CAINFO]); d->set |= AUR_SET_CAINFO; }
+  if (HAS(&o, F_INSECURE)) { d->insecure = o.flag[F_INSECURE]; d->set |= AUR_SET_INSECURE; }
 }
 
 #define APPLY(opt, value) do { CURLcode rc_ = curl_easy_setopt(t->easy, (opt), (value)); \
