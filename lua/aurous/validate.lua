@@ -32,16 +32,26 @@ local function is_array(v)
   return n == #v
 end
 
+-- A table the encoder writes as a JSON array: marked as one, or a non-empty sequence.
+local function encodes_as_array(v)
+  return type(v) == "table" and (json.is_array(v) or (v[1] ~= nil and is_array(v)))
+end
+
+-- Neither NaN nor ±inf (numbers JSON cannot carry).
+local function is_finite(v)
+  return v == v and v ~= math.huge and v ~= -math.huge
+end
+
 local function describe(v)
   if v == json.null then return "null" end
   if type(v) == "number" and not is_integer(v) then
-    if v == math.floor(v) and v == v and v ~= math.huge and v ~= -math.huge then
+    if v == math.floor(v) and is_finite(v) then
       return "a float beyond 2^53 (it would be sent as " .. string.format("%.17g", v) .. ")"
     end
     return "number"
   end
   if type(v) == "number" then return "integer" end
-  if type(v) == "table" and (json.is_array(v) or (v[1] ~= nil and is_array(v))) then return "array" end
+  if encodes_as_array(v) then return "array" end
   return type(v)
 end
 
@@ -49,11 +59,10 @@ local function check_type(spec, v)
   local t = spec.type
   if t == "string" then return type(v) == "string" end
   if t == "integer" then return is_integer(v) end
-  if t == "number" then return type(v) == "number" and v == v and v ~= math.huge and v ~= -math.huge end
+  if t == "number" then return type(v) == "number" and is_finite(v) end
   if t == "boolean" then return type(v) == "boolean" end
   if t == "array" then return is_array(v) end
-  -- a non-empty sequence would go out as a JSON array
-  if t == "object" then return type(v) == "table" and not json.is_array(v) and not (v[1] ~= nil and is_array(v)) end
+  if t == "object" then return type(v) == "table" and not encodes_as_array(v) end
   return true
 end
 
