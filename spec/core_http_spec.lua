@@ -1,6 +1,7 @@
 -- aurous.core HTTP: Session, Transfer, Response, against spec/support/http_fixture.py.
 local core = require("aurous.core")
 local fixture = require("support.fixture")
+local child = require("helpers.child")
 
 local srv
 
@@ -31,10 +32,6 @@ local function run_until_done(s, t, limit)
   return finished
 end
 
-local function interpreter()
-  if rawget(_G, "jit") then return "luajit" end
-  return "lua" .. _VERSION:match("%d+%.%d+")
-end
 
 describe("aurous.core's lazily loaded halves", function()
   -- a child interpreter: this one has loaded them already
@@ -48,16 +45,9 @@ print(before, package.loaded["aurous.core.http"] ~= nil, core.transfer == mine, 
 ]]
 
   it("loads the HTTP half on first use, keeping a field the program set before", function()
-    local lua = os.getenv("AUROUS_TEST_LUA") or "lua5.4"
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write(SCRIPT)
-    f:close()
-    local p = assert(io.popen(lua .. " " .. path .. " 2>&1"))
-    local out = p:read("*a")
-    p:close()
-    os.remove(path)
+    local out, rc = child.run(SCRIPT)
     assert.equal("false\ttrue\ttrue\tfunction\tstring\n", out)
+    assert.equal(0, rc)
   end)
 end)
 
@@ -776,16 +766,9 @@ describe("aurous.core HTTP", function()
         s:step(20); s2:step(20)
         print("exiting")
       ]]):format(package.cpath, srv:url("/slow_headers?delay=1"), srv:url("/slow_headers?delay=1"))
-      local path = os.tmpname()
-      local f = assert(io.open(path, "w"))
-      f:write(code)
-      f:close()
-      local p = assert(io.popen(interpreter() .. " " .. path .. " 2>&1; echo \"rc=$?\""))
-      local out = p:read("*a")
-      p:close()
-      os.remove(path)
+      local out, rc = child.run(code)
       assert.matches("exiting", out)
-      assert.matches("rc=0", out)
+      assert.equal(0, rc)
     end)
 
     if _VERSION == "Lua 5.4" then

@@ -2,6 +2,7 @@
 local core = require("aurous.core")
 local json = require("aurous.json")
 local decode = core.json_decode
+local child = require("helpers.child")
 
 describe("json_decode", function()
   it("decodes scalars and containers", function()
@@ -261,15 +262,7 @@ print(string.format("during %d inner_bad %d corrupted %d", during, inner_bad, co
 ]==]
 
   it("leaves both decodes intact", function()
-    local lua = os.getenv("AUROUS_TEST_LUA") or "lua5.4"
-    local path = os.tmpname()
-    local f = assert(io.open(path, "w"))
-    f:write(SCRIPT)
-    f:close()
-    local p = assert(io.popen(lua .. " " .. path .. " 2>&1"))
-    local out = p:read("*a")
-    p:close()
-    os.remove(path)
+    local out = child.run(SCRIPT)
     local during, inner_bad, corrupted = out:match("during (%d+) inner_bad (%d+) corrupted (%d+)")
     assert(during, "the child interpreter failed: " .. out)
     assert.is_true(tonumber(during) > 0, "no finalizer ran during a decode: the spec tested nothing")
