@@ -21,6 +21,10 @@ CORE_SRCS := src/core.c src/clock.c src/json_validate.c src/json_decode.c src/js
 HTTP_SRCS := src/http_module.c src/session.c src/transfer.c src/response.c
 CRYPTO_SRCS := src/crypto.c
 HDRS     := $(wildcard src/*.h)
+# json_decode.c's cJSON hooks read a thread-local pointer for every node: TLS
+# descriptors (x86-64, where the compiler takes the flag) make that a load
+# instead of a __tls_get_addr call, and stay valid in a dlopen'ed module
+TLSFLAGS := $(shell echo 'int x;' | $(CC) -mtls-dialect=gnu2 -x c -c -o /dev/null - 2>/dev/null && echo -mtls-dialect=gnu2)
 CORE     := $(BUILD)/aurous/core.so
 HTTP     := $(BUILD)/aurous/core/http.so
 CRYPTO   := $(BUILD)/aurous/core/crypto.so
@@ -39,7 +43,7 @@ build: $(CORE) $(HTTP) $(CRYPTO)
 
 $(CORE): $(CORE_SRCS) $(HDRS) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(CORE_SRCS) \
+	$(CC) $(CFLAGS) $(TLSFLAGS) $(SANFLAGS) $(WARN) -fPIC -shared -o $@ $(CORE_SRCS) \
 	  $$(pkg-config --cflags $(LUA_PC) libcjson) $$(pkg-config --libs libcjson)
 
 $(HTTP): $(HTTP_SRCS) $(HDRS) Makefile

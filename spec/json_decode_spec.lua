@@ -53,6 +53,25 @@ describe("json_decode", function()
     assert.equal(2, v[2])
   end)
 
+  it("decodes integers of every length beside floats, with or without spaces around", function()
+    -- the integers' values come from the strict scan, cJSON reads "0" in their place
+    local parts, expected, state = {}, {}, 7
+    for i = 1, 400 do
+      state = (state * 1103515245 + 12345) % 2147483648
+      local digits = 1 + state % 18
+      local literal = tostring(state):rep(3):sub(1, digits):gsub("^0+(%d)", "%1")
+      if state % 5 == 0 then literal = "-" .. literal end
+      if state % 7 == 0 then literal = literal .. ".5" end
+      if state % 11 == 0 then literal = literal .. "e2" end
+      parts[i] = (state % 3 == 0 and " " or "") .. literal .. (state % 4 == 0 and "\n" or "")
+      expected[i] = tonumber(literal)
+    end
+    local text = "[" .. table.concat(parts, ",") .. "]"
+    assert.same(expected, decode(text))
+    assert.same({ a = expected, b = 0, c = -1 }, decode('{"a":' .. text .. ',"b":0,"c":-1}'))
+    if math.type then assert.equal("integer", math.type(decode("[7]")[1])) end
+  end)
+
   it("rejects what cJSON alone would accept", function()
     for _, bad in ipairs({ "[01]", "[2.]", "[-2.]", "[.e1]", '["\t"]', '["\n"]', '["\\u00G0"]',
       "[1]\f", "[1] x", "\239\187\191[]", "[1,]", '{"a":1,}', "", " ", "[\"\\x\"]", "[NaN]", "[+1]" }) do

@@ -18,7 +18,7 @@ typedef struct aur_json_number {
 enum {
   AUR_NUM_CJSON = 0,       /* use cJSON's double */
   AUR_NUM_INTEGER = 1,     /* an integer literal that fits in 64 bits */
-  AUR_NUM_LONG = 2         /* a literal longer than cJSON reads (63 chars): patched out */
+  AUR_NUM_LONG = 2         /* a literal longer than cJSON reads (63 chars) */
 };
 
 /* Containers longer than this (in bytes of text) are walked by the decoder
@@ -41,8 +41,10 @@ typedef struct aur_json_scan {
   size_t *nul_strings;      /* ordinals (keys and values alike) of strings holding \u0000 */
   size_t nnul, nul_cap;
   size_t *nul_offsets;      /* where each of those strings starts (its opening quote) */
-  size_t *long_numbers;     /* (offset, length) pairs of AUR_NUM_LONG literals */
-  size_t nlong, long_cap;
+  size_t *blanked;          /* (offset, length) pairs of the number literals whose value
+                               the scan holds (every AUR_NUM_INTEGER but "0", every
+                               AUR_NUM_LONG): the decoder blanks them out of cJSON's copy */
+  size_t nblanked, blanked_cap;
   aur_json_big *big;        /* containers over AUR_JSON_SPLIT_BYTES, sorted by start */
   size_t nbig, big_cap;
   size_t error_pos;         /* byte offset of the first error */

@@ -58,14 +58,24 @@ static arena_chunk *arena_chunk_new(arena *a, size_t n) {
   return c;
 }
 
+/* A new chunk for n bytes (rounded), then the first n of it. Kept out of line so
+ * that the hook's common path (bump the pointer) saves no registers. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void *arena_alloc_chunk(arena *a, size_t n) {
+  arena_chunk *c = a->head;
+  size_t size = c != NULL ? c->size * 2 : ARENA_FIRST_CHUNK;
+  c = arena_chunk_new(a, size < n ? n : size);
+  if (c == NULL) return NULL;
+  c->used = n;
+  return (char *)c->data;
+}
+
 static void *arena_alloc(arena *a, size_t n) {
   arena_chunk *c = a->head;
   n = arena_round(n);
-  if (c == NULL || c->size - c->used < n) {
-    size_t size = c != NULL ? c->size * 2 : ARENA_FIRST_CHUNK;
-    c = arena_chunk_new(a, size < n ? n : size);
-    if (c == NULL) return NULL;
-  }
+  if (c == NULL || c->size - c->used < n) return arena_alloc_chunk(a, n);
   c->used += n;
   return (char *)c->data + c->used - n;
 }
@@ -118,11 +128,18 @@ typedef struct decode_state {
   arena nodes;      /* cJSON's trees live here: never cJSON_Delete'd */
   aur_json_scan scan;
   char *tmp;        /* scratch for strings holding \u0000 */
-  char *patched;    /* cJSON's copy of the text when long numbers were blanked */
+  char *patched;    /* cJSON's copy of the text, known numbers blanked (scan.blanked) */
+  size_t patched_cap;
 } decode_state;
 
 /* Scan buffers past this many entries are not kept between decodes. */
 #define SCAN_KEEP_MAX 65536
+
+static void patched_free(decode_state *st) {
+  free(st->patched);
+  st->patched = NULL;
+  st->patched_cap = 0;
+}
 
 /* Ends a decode: frees what it needed (keeping small buffers for the next)
  * and makes the state free for the next decode. */
@@ -130,14 +147,13 @@ static void state_clear(decode_state *st) {
   st->busy = 0;
   arena_clear(&st->nodes, 1);
   if (st->scan.numbers_cap > SCAN_KEEP_MAX || st->scan.nul_cap > SCAN_KEEP_MAX ||
-      st->scan.long_cap > SCAN_KEEP_MAX || st->scan.big_cap > SCAN_KEEP_MAX)
+      st->scan.blanked_cap > SCAN_KEEP_MAX || st->scan.big_cap > SCAN_KEEP_MAX)
     aur_json_scan_free(&st->scan);
   else
     aur_json_scan_reset(&st->scan);
   free(st->tmp);
   st->tmp = NULL;
-  free(st->patched);
-  st->patched = NULL;
+  if (st->patched_cap > ARENA_SPARE_MAX) patched_free(st);
 }
 
 static decode_state *push_new_state(lua_State *L) {
@@ -153,6 +169,7 @@ static int state_gc(lua_State *L) {
   state_clear(st);
   arena_clear(&st->nodes, 0);
   aur_json_scan_free(&st->scan);
+  patched_free(st);
   return 0;
 }
 
@@ -370,26 +387,30 @@ static int json_decode(lua_State *L) {
     lua_concat(L, 3);
     return 2;
   }
-  if (st->scan.nlong > 0) {
-    /* blank each long number to "0   …" (whitespace is legal after a token) */
+  if (st->scan.nblanked > 0) {
+    /* blank each number the scan read to "0   …" (whitespace may follow a token) */
     size_t i;
-    st->patched = malloc(len + 1);
-    if (st->patched == NULL) {
-      state_clear(st);
-      return luaL_error(L, "out of memory");
+    if (st->patched_cap < len + 1) {
+      patched_free(st);
+      st->patched = malloc(len + 1);
+      if (st->patched == NULL) {
+        state_clear(st);
+        return luaL_error(L, "out of memory");
+      }
+      st->patched_cap = len + 1;
     }
     memcpy(st->patched, text, len + 1);
-    for (i = 0; i < st->scan.nlong; i += 2) {
-      size_t at = st->scan.long_numbers[i], n = st->scan.long_numbers[i + 1];
+    for (i = 0; i < st->scan.nblanked; i += 2) {
+      size_t at = st->scan.blanked[i], n = st->scan.blanked[i + 1];
       st->patched[at] = '0';
-      memset(st->patched + at + 1, ' ', n - 1);
+      if (n > 1) memset(st->patched + at + 1, ' ', n - 1);
     }
   }
   c.L = L;
   c.st = st;
   c.text = text;
   c.len = len;
-  c.parse_text = st->patched != NULL ? st->patched : text;
+  c.parse_text = st->scan.nblanked > 0 ? st->patched : text;
   c.next_number = c.next_string = c.next_nul = c.next_big = 0;
   top = lua_gettop(L) - 4; /* below the function and its three arguments */
   status = lua_pcall(L, 3, LUA_MULTRET, 0);

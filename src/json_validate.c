@@ -58,6 +58,16 @@ static int push_number(aur_json_scan *scan, int kind, long long value, double dv
   return 1;
 }
 
+static int push_blanked(aur_json_scan *scan, size_t at, size_t n) {
+  size_t *a = reserve(scan->blanked, &scan->blanked_cap, scan->nblanked + 2, sizeof *a, 64);
+  if (a == NULL) return 0;
+  scan->blanked = a;
+  a[scan->nblanked] = at;
+  a[scan->nblanked + 1] = n;
+  scan->nblanked += 2;
+  return 1;
+}
+
 static int push_nul_string(aur_json_scan *scan, size_t ordinal, size_t offset) {
   size_t cap = scan->nul_cap; /* the two arrays share it */
   size_t *a = reserve(scan->nul_strings, &cap, scan->nnul + 1, sizeof *a, 8);
@@ -238,24 +248,20 @@ static const unsigned char *scan_number(scanner *sc, const unsigned char *p) {
     while (is_digit(*p)) p++;
   }
   if (p - start > 63) {
-    /* cJSON reads at most 63 characters of a number: the decoder blanks this
-     * literal out of cJSON's copy and uses the value read here. The Lua string
-     * is NUL-terminated, and strtod stops at the end of the validated literal. */
-    aur_json_scan *scan = sc->scan;
-    size_t *a = reserve(scan->long_numbers, &scan->long_cap, scan->nlong + 2, sizeof *a, 8);
-    if (a == NULL) return fail(sc, p, "out of memory");
-    scan->long_numbers = a;
-    scan->long_numbers[scan->nlong++] = (size_t)(start - sc->s);
-    scan->long_numbers[scan->nlong++] = (size_t)(p - start);
-    ok = push_number(scan, AUR_NUM_LONG, 0, strtod((const char *)start, NULL));
+    /* cJSON reads at most 63 characters of a number: the value read here is used.
+     * The Lua string is NUL-terminated, and strtod stops at the end of the literal. */
+    ok = push_number(sc->scan, AUR_NUM_LONG, 0, strtod((const char *)start, NULL));
   } else if (integer && !overflow && !negative && mag <= 0x7FFFFFFFFFFFFFFFULL) {
     ok = push_number(sc->scan, AUR_NUM_INTEGER, (long long)mag, 0);
   } else if (integer && !overflow && negative && mag <= 0x8000000000000000ULL) {
     ok = push_number(sc->scan, AUR_NUM_INTEGER,
                      mag == 0x8000000000000000ULL ? (-0x7FFFFFFFFFFFFFFFLL - 1) : -(long long)mag, 0);
   } else {
-    ok = push_number(sc->scan, AUR_NUM_CJSON, 0, 0);
+    return push_number(sc->scan, AUR_NUM_CJSON, 0, 0) ? p : fail(sc, p, "out of memory");
   }
+  /* the value is known: cJSON gets "0" there instead (its strtod of "0" is a
+   * third of that of "1") */
+  if (ok && !(p - start == 1 && *start == '0')) ok = push_blanked(sc->scan, (size_t)(start - sc->s), (size_t)(p - start));
   return ok ? p : fail(sc, p, "out of memory");
 }
 
@@ -357,7 +363,7 @@ int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *s
 }
 
 void aur_json_scan_reset(aur_json_scan *scan) {
-  scan->nnumbers = scan->nnul = scan->nlong = scan->nbig = 0;
+  scan->nnumbers = scan->nnul = scan->nblanked = scan->nbig = 0;
   scan->error = NULL;
   scan->error_pos = 0;
 }
@@ -366,12 +372,12 @@ void aur_json_scan_free(aur_json_scan *scan) {
   free(scan->numbers);
   free(scan->nul_strings);
   free(scan->nul_offsets);
-  free(scan->long_numbers);
-  scan->long_numbers = NULL;
+  free(scan->blanked);
+  scan->blanked = NULL;
   free(scan->big);
   scan->big = NULL;
   scan->big_cap = 0;
-  scan->nlong = scan->long_cap = 0;
+  scan->nblanked = scan->blanked_cap = 0;
   scan->numbers = NULL;
   scan->nul_strings = NULL;
   scan->nul_offsets = NULL;
