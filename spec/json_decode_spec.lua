@@ -232,6 +232,57 @@ describe("json_decode of long documents", function()
   end)
 end)
 
+describe("json_decode of arrays of objects", function()
+  -- An object's member names are reused from the previous object of its array
+  -- when the bytes at the same position match: nothing may differ from fresh names.
+  local names = { "a", "ab", "abc", "b", "k\\u0000", "k", "\\u00e9t\\u00e9", "\195\169t\195\169", "id", "" }
+  local decoded = { a = "a", ab = "ab", abc = "abc", b = "b", ["k\\u0000"] = "k\0", k = "k",
+    ["\\u00e9t\\u00e9"] = "\195\169t\195\169", ["\195\169t\195\169"] = "\195\169t\195\169", id = "id", [""] = "" }
+  for i = 1, 60 do names[#names + 1] = "f" .. i end
+
+  local function objects(count, seed)
+    local texts, values, state = {}, {}, seed
+    for i = 1, count do
+      state = (state * 1103515245 + 12345) % 2147483648
+      local members, value = {}, {}
+      local width = 1 + state % 70 -- past the 48 positions remembered
+      for j = 1, width do
+        -- mostly the same name at the same position, sometimes another
+        local pick = (math.floor(state / 2 ^ (j % 16)) % 7 == 0) and (1 + (state + j) % #names) or (1 + j % #names)
+        local name = names[pick]
+        members[#members + 1] = string.format('"%s": %d', name, i * 100 + j)
+        value[decoded[name] or name] = i * 100 + j -- a repeated name: the last one wins
+      end
+      texts[i], values[i] = "{" .. table.concat(members, ", ") .. "}", value
+    end
+    return "[" .. table.concat(texts, ",\n") .. "]", values
+  end
+
+  it("gives every object its own names, in one piece and walked", function()
+    for _, count in ipairs({ 4, 30, 400 }) do -- 400 objects: over 16 KB, walked element by element
+      local text, expected = objects(count, count)
+      assert.same(expected, assert(decode(text)))
+      local wrapped = assert(decode('{"data": ' .. text .. ', "more": [' .. text .. "]}"))
+      assert.same(expected, wrapped.data)
+      assert.same(expected, wrapped.more[1])
+    end
+  end)
+
+  it("tells a name from the same name cut at an escaped NUL", function()
+    local v = assert(decode('[{"k": 1, "a": 1}, {"k\\u0000": 2, "a": 2}, {"k": 3, "a\\u0000b": 3}, {"k": 4, "a": 4}]'))
+    assert.same({ { k = 1, a = 1 }, { ["k\0"] = 2, a = 2 }, { k = 3, ["a\0b"] = 3 }, { k = 4, a = 4 } }, v)
+  end)
+
+  it("decodes arrays of objects nested deeper than the names are remembered", function()
+    local text, expected = '{"x": 1, "y": 2}', { x = 1, y = 2 }
+    for depth = 1, 12 do
+      text = "[" .. text .. ", " .. text .. ', {"x": ' .. depth .. "}, " .. text .. "]"
+      expected = { expected, expected, { x = depth }, expected }
+    end
+    assert.same(expected, assert(decode(text)))
+  end)
+end)
+
 describe("json_decode run by a finalizer during another decode", function()
   -- An allocation of a decode may run __gc handlers, which may decode JSON
   -- themselves: the inner decode must not touch the outer one's buffers. Run in

@@ -123,6 +123,22 @@ static void hook_free(void *p) {
  * a decode that finds it busy (a decode run by a __gc handler that an
  * allocation of another decode triggered, or any decode after one that raised
  * an error) gets a state of its own, collected after the call. */
+/* The member names of the objects of one array, by position: the objects of an
+ * array usually have the same names in the same order, and a name that matches
+ * the one at its position in the previous object is pushed from here, instead of
+ * being hashed and looked up again in Lua's string table. The strings stay
+ * referenced by a Lua table on the stack (`anchor`). One per nesting level of
+ * such arrays, in the decode state (not on the C stack, which nesting deepens). */
+#define KEY_CACHE_MAX 48
+#define KEY_CACHE_MIN_ITEMS 4  /* fewer objects: the anchor table costs more than it saves */
+#define KEY_CACHE_DEPTH 8      /* arrays nested deeper convert without one */
+typedef struct key_cache {
+  int anchor;
+  int n;
+  const char *name[KEY_CACHE_MAX];
+  size_t len[KEY_CACHE_MAX];
+} key_cache;
+
 typedef struct decode_state {
   int busy;
   arena nodes;      /* cJSON's trees live here: never cJSON_Delete'd */
@@ -130,6 +146,7 @@ typedef struct decode_state {
   char *tmp;        /* scratch for strings holding \u0000 */
   char *patched;    /* cJSON's copy of the text, known numbers blanked (scan.blanked) */
   size_t patched_cap;
+  key_cache keys[KEY_CACHE_DEPTH];
 } decode_state;
 
 /* Scan buffers past this many entries are not kept between decodes. */
@@ -181,6 +198,8 @@ typedef struct converter {
   const char *parse_text;   /* what cJSON reads: text, or its patched copy */
   size_t next_number, next_string, next_nul, next_big;
   int array_mt, object_mt;  /* stack indices of the marker metatables */
+  struct key_cache *keys;   /* for the next object converted: its siblings' keys */
+  int key_depth;            /* arrays converted with a key cache, nested */
 } converter;
 
 /* Scratch room for one string decoded from the source (at most the text's length). */
@@ -207,6 +226,48 @@ static void push_string(converter *c, const char *value) {
    * strcmp, which never hits for arena strings */
   if (value == NULL) lua_pushliteral(L, "");
   else lua_pushlstring(L, value, strlen(value));
+}
+
+/* Pushes member name number m of an object (cJSON's copy: name) through keys. */
+static void push_key_cached(converter *c, key_cache *keys, int m, const char *name) {
+  lua_State *L = c->L;
+  aur_json_scan *scan = &c->st->scan;
+  int holds_nul = c->next_nul < scan->nnul && scan->nul_strings[c->next_nul] == c->next_string;
+  if (m < keys->n && name != NULL && !holds_nul) {
+    const char *cached = keys->name[m];
+    size_t i, n = keys->len[m];
+    for (i = 0; i < n && cached[i] == name[i]; i++) {}
+    if (i == n && name[n] == '\0') {
+      c->next_string++;
+      lua_rawgeti(L, keys->anchor, m + 1);
+      return;
+    }
+  }
+  push_string(c, name);
+  if (m < KEY_CACHE_MAX && m <= keys->n && !holds_nul) {
+    keys->name[m] = lua_tolstring(L, -1, &keys->len[m]);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, keys->anchor, m + 1);
+    if (m == keys->n) keys->n++;
+  }
+}
+
+/* The key cache of the next nesting level, its anchor table pushed; NULL (and
+ * nothing pushed) past KEY_CACHE_DEPTH. key_cache_close undoes it. */
+static key_cache *key_cache_open(converter *c) {
+  key_cache *keys;
+  if (c->key_depth >= KEY_CACHE_DEPTH) return NULL;
+  keys = &c->st->keys[c->key_depth++];
+  lua_createtable(c->L, 16, 0);
+  keys->anchor = lua_gettop(c->L);
+  keys->n = 0;
+  return keys;
+}
+
+static void key_cache_close(converter *c, key_cache *keys) {
+  if (keys == NULL) return;
+  lua_remove(c->L, keys->anchor);
+  c->key_depth--;
 }
 
 static void push_value(converter *c, const cJSON *item) {
@@ -239,15 +300,27 @@ static void push_value(converter *c, const cJSON *item) {
       return;
     case cJSON_Array: {
       int i = 0;
-      luaL_checkstack(L, 4, "JSON nesting"); /* a container needs 3 slots; a scalar, 1 of them */
+      key_cache *keys = NULL;
+      luaL_checkstack(L, 5, "JSON nesting"); /* a container needs 3 slots (and a key cache 1 more); a scalar, 1 */
+      c->keys = NULL; /* an outer array's, not for the objects in this one */
       for (child = item->child; child != NULL; child = child->next) n++;
       lua_createtable(L, n, 0);
       lua_pushvalue(L, c->array_mt);
       lua_setmetatable(L, -2);
+      if (n >= KEY_CACHE_MIN_ITEMS && (item->child->type & 0xFF) == cJSON_Object) {
+        keys = key_cache_open(c);
+        if (keys != NULL) {
+          lua_insert(L, -2); /* the array stays on top */
+          keys->anchor--;
+        }
+      }
       for (child = item->child; child != NULL; child = child->next) {
+        c->keys = keys;
         push_value(c, child);
+        c->keys = NULL;
         lua_rawseti(L, -2, ++i);
       }
+      key_cache_close(c, keys);
       return;
     }
     case cJSON_Object:
@@ -256,6 +329,17 @@ static void push_value(converter *c, const cJSON *item) {
       lua_createtable(L, 0, n);
       lua_pushvalue(L, c->object_mt);
       lua_setmetatable(L, -2);
+      n = 0;
+      if (c->keys != NULL) {
+        key_cache *keys = c->keys;
+        c->keys = NULL; /* not for the objects inside */
+        for (child = item->child; child != NULL; child = child->next, n++) {
+          push_key_cached(c, keys, n, child->string);
+          push_value(c, child);
+          lua_rawset(L, -3);
+        }
+        return;
+      }
       for (child = item->child; child != NULL; child = child->next) {
         push_string(c, child->string); /* the key comes first in the text */
         push_value(c, child);
@@ -298,28 +382,40 @@ static int convert_container(converter *c, size_t *pos) {
   const aur_json_big *big = &c->st->scan.big[c->next_big++];
   int object = c->parse_text[*pos] == '{';
   int count = big->count < 0x7fffffff ? (int)big->count : 0;
-  int i = 0;
-  luaL_checkstack(L, 4, "JSON nesting");
+  int i = 0, result;
+  key_cache *keys = NULL;
+  luaL_checkstack(L, 5, "JSON nesting");
   lua_createtable(L, object ? 0 : count, object ? count : 0);
+  result = lua_gettop(L);
   lua_pushvalue(L, object ? c->object_mt : c->array_mt);
-  lua_setmetatable(L, -2);
+  lua_setmetatable(L, result);
   *pos = skip_ws_at(c->parse_text, *pos + 1);
   if (c->parse_text[*pos] == (object ? '}' : ']')) {
     (*pos)++;
     return 1;
+  }
+  if (!object) {
+    keys = key_cache_open(c);
+    if (keys != NULL) {
+      lua_insert(L, result); /* below the array, which moves up one */
+      keys->anchor = result++;
+    }
   }
   for (;;) {
     if (object) {
       push_key(c, pos);
       *pos = skip_ws_at(c->parse_text, skip_ws_at(c->parse_text, *pos) + 1); /* past the ':' */
     }
+    c->keys = keys;
     if (!convert_value(c, pos)) return 0;
-    if (object) lua_rawset(L, -3); /* a repeated key: the last one wins */
-    else lua_rawseti(L, -2, ++i);
+    c->keys = NULL;
+    if (object) lua_rawset(L, result); /* a repeated key: the last one wins */
+    else lua_rawseti(L, result, ++i);
     *pos = skip_ws_at(c->parse_text, *pos);
     if (c->parse_text[*pos] != ',') break;
     *pos = skip_ws_at(c->parse_text, *pos + 1);
   }
+  key_cache_close(c, keys);
   (*pos)++; /* the closing bracket */
   return 1;
 }
@@ -412,6 +508,8 @@ static int json_decode(lua_State *L) {
   c.len = len;
   c.parse_text = st->scan.nblanked > 0 ? st->patched : text;
   c.next_number = c.next_string = c.next_nul = c.next_big = 0;
+  c.keys = NULL;
+  c.key_depth = 0;
   top = lua_gettop(L) - 4; /* below the function and its three arguments */
   status = lua_pcall(L, 3, LUA_MULTRET, 0);
   state_clear(st);
