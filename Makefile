@@ -24,7 +24,7 @@ HDRS     := $(wildcard src/*.h)
 # json_decode.c's cJSON hooks read a thread-local pointer for every node: TLS
 # descriptors (x86-64, where the compiler takes the flag) make that a load
 # instead of a __tls_get_addr call, and stay valid in a dlopen'ed module
-TLSFLAGS := $(shell echo 'int x;' | $(CC) -mtls-dialect=gnu2 -x c -c -o /dev/null - 2>/dev/null && echo -mtls-dialect=gnu2)
+TLSFLAGS := $(shell echo 'int x;' | $(CC) $(CFLAGS) -mtls-dialect=gnu2 -x c -c -o /dev/null - 2>/dev/null && echo -mtls-dialect=gnu2)
 CORE     := $(BUILD)/aurous/core.so
 HTTP     := $(BUILD)/aurous/core/http.so
 CRYPTO   := $(BUILD)/aurous/core/crypto.so

@@ -1,9 +1,10 @@
 /* libFuzzer target: JSON decode, then encode, then decode and encode again.
  * Whatever decodes must encode, and re-encoding its decoding gives the same
  * length (object key order may differ: the encoder follows lua_next).
- * Every input is decoded twice: in one piece, and with every container over
- * 8 bytes walked element by element (the path of long documents); both
- * decodings must encode to the same bytes. */
+ * Every input is decoded three times: in one piece, with every container over
+ * 8 bytes walked element by element (the path of long documents), and in one
+ * piece without the member-name cache of arrays of objects; all three decodings
+ * must encode to the same bytes. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,8 @@ static const char *roundtrip(const char *s, size_t n, size_t *out_len) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  size_t n1, n2, n3;
-  const char *first, *second, *walked;
+  size_t n1, n2, n3, n4;
+  const char *first, *second, *walked, *uncached;
   int top;
   if (L == NULL) setup();
   top = lua_gettop(L);
@@ -50,9 +51,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   first = roundtrip((const char *)data, size, &n1);
   aur_json_split_bytes = 8;
   walked = roundtrip((const char *)data, size, &n3);
+  aur_json_split_bytes = (size_t)-1;
+  aur_json_key_cache = 0;
+  uncached = roundtrip((const char *)data, size, &n4);
+  aur_json_key_cache = 1;
   aur_json_split_bytes = AUR_JSON_SPLIT_BYTES;
-  if ((first == NULL) != (walked == NULL)) abort();
+  if ((first == NULL) != (walked == NULL) || (first == NULL) != (uncached == NULL)) abort();
   if (first != NULL && (n1 != n3 || memcmp(first, walked, n1) != 0)) abort();
+  if (first != NULL && (n1 != n4 || memcmp(first, uncached, n1) != 0)) abort();
   if (first != NULL) {
     second = roundtrip(first, n1, &n2);
     if (second == NULL || n1 != n2) abort();

@@ -271,6 +271,9 @@ describe("json_decode of arrays of objects", function()
   it("tells a name from the same name cut at an escaped NUL", function()
     local v = assert(decode('[{"k": 1, "a": 1}, {"k\\u0000": 2, "a": 2}, {"k": 3, "a\\u0000b": 3}, {"k": 4, "a": 4}]'))
     assert.same({ { k = 1, a = 1 }, { ["k\0"] = 2, a = 2 }, { k = 3, ["a\0b"] = 3 }, { k = 4, a = 4 } }, v)
+    -- a name holding NUL is never remembered, so the plain one after it is not taken for it
+    v = assert(decode('[{"k\\u0000": 1}, {"k": 2}, {"k": 3}, {"k": 4}]'))
+    assert.same({ { ["k\0"] = 1 }, { k = 2 }, { k = 3 }, { k = 4 } }, v)
   end)
 
   it("decodes arrays of objects nested deeper than the names are remembered", function()

@@ -29,6 +29,9 @@ enum {
 /* The threshold in use (AUR_JSON_SPLIT_BYTES); the fuzz target changes it to
  * compare a walked decoding with a one-piece one. */
 extern size_t aur_json_split_bytes;
+/* Nonzero (the default): the objects of an array reuse their previous sibling's
+ * member names (json_decode.c); the fuzz target turns it off to compare. */
+extern int aur_json_key_cache;
 
 typedef struct aur_json_big {
   size_t start;            /* offset of its '[' or '{' */

@@ -117,12 +117,6 @@ static void hook_free(void *p) {
   free(p);
 }
 
-/* Everything malloc'd during a decode, owned by a userdata so that a Lua error
- * (out of memory) while building tables leaks nothing. One of them, an upvalue
- * of json_decode, serves every decode of a Lua state and keeps its buffers;
- * a decode that finds it busy (a decode run by a __gc handler that an
- * allocation of another decode triggered, or any decode after one that raised
- * an error) gets a state of its own, collected after the call. */
 /* The member names of the objects of one array, by position: the objects of an
  * array usually have the same names in the same order, and a name that matches
  * the one at its position in the previous object is pushed from here, instead of
@@ -132,12 +126,20 @@ static void hook_free(void *p) {
 #define KEY_CACHE_MAX 48
 #define KEY_CACHE_MIN_ITEMS 4  /* fewer objects: the anchor table costs more than it saves */
 #define KEY_CACHE_DEPTH 8      /* arrays nested deeper convert without one */
+int aur_json_key_cache = 1;
 typedef struct key_cache {
   int anchor;
   int n;
   const char *name[KEY_CACHE_MAX];
   size_t len[KEY_CACHE_MAX];
 } key_cache;
+
+/* Everything malloc'd during a decode, owned by a userdata so that a Lua error
+ * (out of memory) while building tables leaks nothing. One of them, an upvalue
+ * of json_decode, serves every decode of a Lua state and keeps its buffers;
+ * a decode that finds it busy (a decode run by a __gc handler that an
+ * allocation of another decode triggered, or any decode after one that raised
+ * an error) gets a state of its own, collected after the call. */
 
 typedef struct decode_state {
   int busy;
@@ -256,7 +258,7 @@ static void push_key_cached(converter *c, key_cache *keys, int m, const char *na
  * nothing pushed) past KEY_CACHE_DEPTH. key_cache_close undoes it. */
 static key_cache *key_cache_open(converter *c) {
   key_cache *keys;
-  if (c->key_depth >= KEY_CACHE_DEPTH) return NULL;
+  if (!aur_json_key_cache || c->key_depth >= KEY_CACHE_DEPTH) return NULL;
   keys = &c->st->keys[c->key_depth++];
   lua_createtable(c->L, 16, 0);
   keys->anchor = lua_gettop(c->L);
@@ -394,7 +396,7 @@ static int convert_container(converter *c, size_t *pos) {
     (*pos)++;
     return 1;
   }
-  if (!object) {
+  if (!object && count >= KEY_CACHE_MIN_ITEMS && c->parse_text[*pos] == '{') {
     keys = key_cache_open(c);
     if (keys != NULL) {
       lua_insert(L, result); /* below the array, which moves up one */
