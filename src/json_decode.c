@@ -126,13 +126,13 @@ static void hook_free(void *p) {
 #define KEY_CACHE_MAX 48
 #define KEY_CACHE_MIN_ITEMS 4  /* fewer objects: the anchor table costs more than it saves */
 #define KEY_CACHE_DEPTH 8      /* arrays nested deeper convert without one */
-int aur_json_key_cache = 1;
 typedef struct key_cache {
   int anchor;
   int n;
   const char *name[KEY_CACHE_MAX];
   size_t len[KEY_CACHE_MAX];
 } key_cache;
+int aur_json_key_cache = 1;
 
 /* Everything malloc'd during a decode, owned by a userdata so that a Lua error
  * (out of memory) while building tables leaks nothing. One of them, an upvalue
@@ -140,7 +140,6 @@ typedef struct key_cache {
  * a decode that finds it busy (a decode run by a __gc handler that an
  * allocation of another decode triggered, or any decode after one that raised
  * an error) gets a state of its own, collected after the call. */
-
 typedef struct decode_state {
   int busy;
   arena nodes;      /* cJSON's trees live here: never cJSON_Delete'd */
