@@ -32,7 +32,6 @@ local function run_until_done(s, t, limit)
   return finished
 end
 
-
 describe("aurous.core's lazily loaded halves", function()
   -- a child interpreter: this one has loaded them already
   local SCRIPT = [[

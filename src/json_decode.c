@@ -324,29 +324,24 @@ static void push_value(converter *c, const cJSON *item) {
       key_cache_close(c, keys);
       return;
     }
-    case cJSON_Object:
+    case cJSON_Object: {
+      key_cache *keys = c->keys; /* its siblings' names, when it is in an array */
+      int m = 0;
+      c->keys = NULL;            /* not for the objects inside */
       luaL_checkstack(L, 4, "JSON nesting");
       for (child = item->child; child != NULL; child = child->next) n++;
       lua_createtable(L, 0, n);
       lua_pushvalue(L, c->object_mt);
       lua_setmetatable(L, -2);
-      n = 0;
-      if (c->keys != NULL) {
-        key_cache *keys = c->keys;
-        c->keys = NULL; /* not for the objects inside */
-        for (child = item->child; child != NULL; child = child->next, n++) {
-          push_key_cached(c, keys, n, child->string);
-          push_value(c, child);
-          lua_rawset(L, -3);
-        }
-        return;
-      }
-      for (child = item->child; child != NULL; child = child->next) {
-        push_string(c, child->string); /* the key comes first in the text */
+      for (child = item->child; child != NULL; child = child->next, m++) {
+        /* the key comes first in the text */
+        if (keys != NULL) push_key_cached(c, keys, m, child->string);
+        else push_string(c, child->string);
         push_value(c, child);
-        lua_rawset(L, -3);             /* a repeated key: the last one wins */
+        lua_rawset(L, -3); /* a repeated key: the last one wins */
       }
       return;
+    }
     default:
       luaL_error(L, "aurous.core: unexpected cJSON node type %d", item->type);
   }
