@@ -141,6 +141,24 @@ describe("what the pipeline sends", function()
     assert.equal(200, meta.status)
     assert.matches("^req_", meta.request_id)
     assert.equal(1, meta.attempts)
+    assert.equal("2026-05-15", meta.version)
+    assert.is_false(meta.idempotent_replayed)
+    assert.is_number(meta.elapsed)
+    -- the headers: built from raw_headers when first read, kept, case-insensitive
+    assert.matches("^HTTP/1%.[01] 200 ", meta.raw_headers)
+    assert.is_nil(rawget(meta, "headers"))
+    local headers = meta.headers
+    assert.equal(headers, rawget(meta, "headers"))
+    assert.equal(meta.request_id, headers["aurous-request-id"])
+    assert.equal(meta.request_id, headers["Aurous-Request-Id"])
+    assert.matches("^application/json", headers["content-type"])
+    assert.is_nil(meta.no_such_field)
+    -- pairs lists it before any read where Lua honours __pairs (5.2+)
+    local _, _, fresh = client.account:balance()
+    local keys = {}
+    for k in pairs(fresh) do keys[k] = true end
+    if _VERSION ~= "Lua 5.1" then assert.is_true(keys.headers) end
+    assert.is_true(keys.raw_headers and keys.request_id and keys.status and true)
   end)
 
   it("keeps unknown response fields and unknown statuses", function()

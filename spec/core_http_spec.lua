@@ -292,35 +292,66 @@ describe("aurous.core HTTP", function()
   end)
 
   describe("responses", function()
-    it("gives only status, headers and body with t:reply()", function()
+    it("gives status, body, raw headers and named header values with t:reply(...)", function()
       local s = core.session()
       local t = core.transfer{ url = srv:url("/headers") }
       assert.has_error(function() t:reply() end, "transfer not finished (new)")
       assert(s:add(t))
       run_until_done(s, t)
-      local reply = assert(t:reply())
-      local keys = {}
-      for k in pairs(reply) do keys[#keys + 1] = k end
-      table.sort(keys)
-      assert.are.same({ "body", "headers", "status" }, keys)
-      assert.is_nil(getmetatable(reply))
-      assert.are.equal(200, reply.status)
-      assert.are.equal("headers", reply.body)
-      assert.are.equal("one, two", reply.headers["X-Multi"]) -- the same headers table as a Response's
       local resp = assert(t:result())
-      assert.are.equal(resp.status, reply.status)
-      assert.are.equal(resp.body, reply.body)
+      assert.are.equal(3, select("#", t:reply()))
+      -- named values: any case, repeated ones joined as in headers, nil when absent (in place)
+      local n = select("#", t:reply("X-MULTI", "x-missing", "set-cookie", "mixed-case-header", "x-folded", "x-empty"))
+      assert.are.equal(9, n)
+      local status, body, raw, multi, missing, cookie, mixed, folded, empty =
+        t:reply("X-MULTI", "x-missing", "set-cookie", "mixed-case-header", "x-folded", "x-empty")
+      assert.are.equal(200, status)
+      assert.are.equal("headers", body)
+      assert.are.equal(resp.raw_headers, raw)
+      assert.are.equal("one, two", multi)
+      assert.is_nil(missing)
+      assert.are.equal("a=1; Path=/, b=2; Path=/", cookie)
+      assert.are.equal("MiXeD", mixed)
+      assert.are.equal("part one part two", folded)
+      assert.are.equal("", empty)
+      for name, value in pairs(resp.headers) do -- every header: the same value as the headers table
+        assert.are.equal(value, select(4, t:reply(name)), name)
+      end
+      assert.has_error(function() t:reply(1) end)
+      -- past the few headers compared in C, repeats are still joined
+      local many = core.transfer{ url = srv:url("/headers?pad=40") }
+      assert(s:add(many))
+      run_until_done(s, many)
+      assert.are.equal("one, two, three", select(4, many:reply("x-multi")))
+      assert.are.equal("p", select(4, many:reply("X-Pad-39")))
       -- a failed transfer: nil and the same error as t:result()
       local bad = core.transfer{ url = srv:url("/bytes?n=5000"), max_response_size = 10 }
       assert(s:add(bad))
       run_until_done(s, bad)
-      local none, err = bad:reply()
+      local none, err = bad:reply("x-multi")
       assert.is_nil(none)
       assert.are.equal("too_large", err.kind)
       assert.are.same(err, select(2, bad:result()))
       t:close()
       assert.has_error(function() t:reply() end, "attempt to use a closed transfer")
       s:close()
+    end)
+
+    it("builds the headers table of a raw block with core.parse_headers, as a Response does", function()
+      for _, path in ipairs{ "/headers", "/headers?pad=40" } do
+        local resp = assert(perform{ url = srv:url(path) })
+        local parsed = core.parse_headers(resp.raw_headers)
+        assert.are.same(resp.headers, parsed)
+        assert.are.equal(getmetatable(resp.headers), getmetatable(parsed))
+        assert.are.equal("one, two", (parsed["X-Multi"]:gsub(", three$", "")))
+      end
+      -- only the last response's lines count; folded lines and lines without a colon
+      local parsed = core.parse_headers("HTTP/1.1 100 Continue\r\nX-Old: 1\r\n\r\n"
+        .. "HTTP/1.1 200 OK\r\nA: 1\r\n b\r\nno colon here\r\na: 2\r\nB:\r\n")
+      assert.are.same({ a = "1 b, 2", b = "" }, parsed)
+      assert.is_nil(parsed["x-old"])
+      assert.are.same({}, core.parse_headers(""))
+      assert.has_error(function() core.parse_headers(nil) end)
     end)
 
     it("has case-insensitive headers, repeated ones joined", function()

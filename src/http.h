@@ -141,8 +141,11 @@ CURLMcode aur_session_detach(lua_State *L, aur_transfer *t);
 void aur_response_init(lua_State *L);   /* creates the Response and Headers metatables */
 /* Pushes the Response table of a finished transfer. */
 void aur_push_response(lua_State *L, aur_transfer *t);
-/* Pushes {status, headers, body} of a finished transfer (t:reply()). */
-void aur_push_reply(lua_State *L, aur_transfer *t);
+/* t:reply(name...): pushes status, body, raw_headers and the value of each
+ * header named by the strings at stack indexes names..last; returns their count. */
+int aur_push_reply(lua_State *L, aur_transfer *t, int names, int last);
+/* core.parse_headers(raw) -> the headers table of a raw header block. */
+int aur_parse_headers(lua_State *L);
 /* Pushes the error table {kind, message, curl_code} of a failed transfer. */
 void aur_push_error(lua_State *L, const aur_transfer *t);
 /* The error kind for a curl code (ignoring our own aborts). */

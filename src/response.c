@@ -396,10 +396,82 @@ static void set_reply_fields(lua_State *L, aur_transfer *t) {
   lua_setfield(L, -2, "body");
 }
 
-void aur_push_reply(lua_State *L, aur_transfer *t) {
-  luaL_checkstack(L, 10, "aurous: reply");
-  lua_createtable(L, 0, 3);
-  set_reply_fields(L, t);
+/* Pushes the value of header `name` (any case) in the last response, repeated
+ * ones joined with ", " as in the headers table; nil when absent. */
+static void push_header_value(lua_State *L, const aur_headers *h, const char *name, size_t name_len) {
+  const char *text = h->text.data;
+  size_t i, first = h->count;
+  luaL_Buffer b;
+  for (i = 0; i < h->count; i++) {
+    const aur_header_field *f = &h->fields[i];
+    if (!same_name(text + f->name, f->name_len, name, name_len)) continue;
+    if (first == h->count) { /* the first: usually the only one */
+      first = i;
+      continue;
+    }
+    if (first != (size_t)-1) {
+      luaL_buffinit(L, &b);
+      luaL_addlstring(&b, text + h->fields[first].value, h->fields[first].value_len);
+      first = (size_t)-1;
+    }
+    luaL_addlstring(&b, ", ", 2);
+    luaL_addlstring(&b, text + f->value, f->value_len);
+  }
+  if (first == h->count) lua_pushnil(L);
+  else if (first == (size_t)-1) luaL_pushresult(&b);
+  else lua_pushlstring(L, text + h->fields[first].value, h->fields[first].value_len);
+}
+
+int aur_push_reply(lua_State *L, aur_transfer *t, int names, int last) {
+  long status = 0;
+  int i;
+  luaL_checkstack(L, 3 + (last >= names ? last - names + 1 : 0), "aurous: reply");
+  if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status == 0)
+    status = t->hdrs.status;
+  lua_pushinteger(L, (lua_Integer)status);
+  if (t->mode == AUR_MODE_MEMORY && t->body.len > 0)
+    lua_pushlstring(L, t->body.data, t->body.len);
+  else
+    lua_pushliteral(L, "");
+  lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
+  for (i = names; i <= last; i++) {
+    size_t n;
+    const char *name = lua_tolstring(L, i, &n);
+    push_header_value(L, &t->hdrs, name, n);
+  }
+  return 3 + (last >= names ? last - names + 1 : 0);
+}
+
+/* core.parse_headers(raw): the headers table of a raw header block (the lines of
+ * raw_headers), built by the same collector and builder as a Response's. */
+static int push_collected(lua_State *L) {
+  aur_headers_push(L, (const aur_headers *)lua_touserdata(L, 1));
+  return 1;
+}
+
+int aur_parse_headers(lua_State *L) {
+  size_t len, at = 0;
+  const char *raw = luaL_checklstring(L, 1, &len);
+  aur_headers h;
+  int rc = AUR_HDR_OK, status;
+  memset(&h, 0, sizeof h); /* limit 0: none */
+  while (at < len && rc == AUR_HDR_OK) {
+    const char *nl = (const char *)memchr(raw + at, '\n', len - at);
+    size_t line_len = nl != NULL ? (size_t)(nl - (raw + at)) + 1 : len - at;
+    rc = aur_headers_feed(&h, raw + at, line_len);
+    at += line_len;
+  }
+  if (rc != AUR_HDR_OK) {
+    aur_headers_free(&h);
+    return luaL_error(L, "aurous: out of memory for the response headers");
+  }
+  lua_settop(L, 1);
+  lua_pushcfunction(L, push_collected); /* protected: h's buffers are freed either way */
+  lua_pushlightuserdata(L, &h);
+  status = lua_pcall(L, 1, 1, 0);
+  aur_headers_free(&h);
+  if (status != 0) return lua_error(L);
+  return 1;
 }
 
 void aur_push_response(lua_State *L, aur_transfer *t) {

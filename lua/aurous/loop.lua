@@ -271,10 +271,10 @@ end
 -- `handlers.on_progress(dlnow, dltotal, ulnow, ultotal)` gets progress. A handler
 -- that raises cancels the transfer, which then fails with kind `aborted` and
 -- `cause` = what the handler raised.
--- `reply_only`: return `transfer:reply()` (status, headers, body) instead of the
--- whole Response.
--- @return the core Response, or `nil, transfer_error`
-function loop.perform(transfer, handlers, reply_only)
+-- `leave_result`: return `true` at the end instead of the Response, for a caller
+-- that reads the transfer itself (`transfer:reply(...)`).
+-- @return the core Response (or `true`), or `nil, transfer_error`
+function loop.perform(transfer, handlers, leave_result)
   local task = current()
   local last = handlers and {} -- deliver's memory of the last progress (handlers only)
   local ok, cause = true, nil
@@ -312,7 +312,7 @@ function loop.perform(transfer, handlers, reply_only)
     if transfer:state() == "running" then transfer:cancel() end
     return nil, { kind = "aborted", message = "aborted by a handler: " .. tostring(cause), cause = cause }
   end
-  if reply_only then return transfer:reply() end
+  if leave_result then return true end
   return transfer:result()
 end
 
