@@ -122,6 +122,43 @@ describe("aurous.core HTTP", function()
       assert.are.equal(1, n)
     end)
 
+    it("sends the lines of a HeaderList, checked once and shared by transfers", function()
+      local list = core.header_list{ "X-Aurous-Test: listed", "X-Api-Key: al_live_secret_0123456789" }
+      assert.are.equal("aurous.HeaderList (2 lines)", tostring(list)) -- never the values
+      local s = core.session()
+      local a = core.transfer{ url = srv:url("/echo"), headers = list }
+      local b = core.transfer{ url = srv:url("/echo"), headers = list }
+      list = nil -- the transfers keep the lines alive
+      collectgarbage()
+      collectgarbage()
+      assert(s:add(a))
+      assert(s:add(b))
+      run_until_done(s, a)
+      run_until_done(s, b)
+      for _, t in ipairs{ a, b } do
+        local e = fixture.json(assert(t:result()).body)
+        assert.are.equal("listed", header_of(e, "x-aurous-test"))
+        assert.are.equal("al_live_secret_0123456789", header_of(e, "x-api-key"))
+        t:close()
+      end
+      s:close()
+      assert.are.equal("aurous.HeaderList (0 lines)", tostring(core.header_list{}))
+      -- checked when built, as a transfer's array is; errors name the line
+      local ok, err = pcall(core.header_list, { "Ok: 1", "X-A: b\r\nX-B: c" })
+      assert.is_false(ok)
+      assert.matches("bad field 'headers%[2%]' %(must not contain CR, LF or NUL%)", err)
+      ok, err = pcall(core.header_list, { "Bad Name: x" })
+      assert.is_false(ok)
+      assert.matches("bad field 'headers%[1%]'", err)
+      assert.has_error(function() core.header_list("X-A: 1") end)
+      ok, err = pcall(core.transfer, { url = srv:url("/echo"), headers = "X-A: 1" })
+      assert.is_false(ok)
+      assert.matches("bad field 'headers' %(table or HeaderList expected, got string%)", err)
+      ok, err = pcall(core.transfer, { url = srv:url("/echo"), headers = core.session() })
+      assert.is_false(ok)
+      assert.matches("bad field 'headers' %(table or HeaderList expected, got userdata%)", err)
+    end)
+
     it("rejects header injection (CR, LF, NUL) and malformed headers", function()
       for _, bad in ipairs{ "X-A: b\r\nX-B: c", "X-A: b\nX-B: c", "X-A: b\0c", "X-A: b\r" } do
         local ok, err = pcall(core.transfer, { url = srv:url("/echo"), headers = { "Ok: 1", bad } })
@@ -151,7 +188,7 @@ describe("aurous.core HTTP", function()
         { { }, "bad field 'url' %(string expected, got nil%)" },
         { { url = 5 }, "bad field 'url' %(string expected, got number%)" },
         { { url = "http://x/", method = 1 }, "bad field 'method' %(string expected, got number%)" },
-        { { url = "http://x/", headers = "X: y" }, "bad field 'headers' %(table expected, got string%)" },
+        { { url = "http://x/", headers = "X: y" }, "bad field 'headers' %(table or HeaderList expected, got string%)" },
         { { url = "http://x/", headers = { 1 } }, "bad field 'headers%[1%]' %(string expected, got number%)" },
         { { url = "http://x/", body = {} }, "bad field 'body' %(string expected, got table%)" },
         { { url = "http://x/", connect_timeout = -1 }, "bad field 'connect_timeout'" },
@@ -606,6 +643,39 @@ describe("aurous.core HTTP", function()
       local resp, err = t:result()
       assert.is_nil(resp)
       assert.are.equal("cancelled", err.kind)
+    end)
+
+    it("wait(t, ms) drives until t finishes or ms pass, marking others done", function()
+      local s = core.session()
+      local slow = core.transfer{ url = srv:url("/slow_headers?delay=0.4") }
+      local quick = core.transfer{ url = srv:url("/echo") }
+      assert(s:add(slow))
+      assert(s:add(quick))
+      local t0 = core.now()
+      assert.is_false(s:wait(slow, 100)) -- the time passed first
+      local waited = core.now() - t0
+      assert.is_true(waited >= 0.09 and waited < 0.35, tostring(waited))
+      assert.are.equal("done", quick:state()) -- finished meanwhile: marked, not returned
+      assert.are.equal(200, assert(quick:result()).status)
+      assert.are.equal("running", slow:state())
+      assert.is_true(s:wait(slow, 5000))
+      assert.is_true(core.now() - t0 >= 0.35)
+      assert.are.equal("ok", assert(slow:result()).body)
+      assert.are.same({}, s:step(0)) -- neither is handed out again
+      assert.are.equal(0, s:pending())
+      assert.is_true(s:wait(slow, 0)) -- already done
+      -- misuse: errors, no hang
+      local fresh = core.transfer{ url = srv:url("/echo") }
+      assert.has_error(function() s:wait(fresh, 10) end)
+      local other = core.session()
+      assert(other:add(fresh))
+      assert.has_error(function() s:wait(fresh, 10) end)
+      assert.is_true(other:wait(fresh, 5000))
+      fresh:close()
+      assert.has_error(function() s:wait(fresh, 10) end, "attempt to use a closed transfer")
+      assert.has_error(function() s:wait(s, 10) end)
+      other:close()
+      s:close()
     end)
 
     it("step(ms) waits when nothing is in flight", function()

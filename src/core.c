@@ -1,7 +1,7 @@
 /* core.c: luaopen_aurous_core, the module table of the C core.
  * Two parts live in shared objects of their own, loaded the first time one of
  * their names is looked up: the HTTP objects (core.session, core.transfer,
- * core.curl_version, core.parse_headers; aurous.core.http, linked to libcurl) and the crypto
+ * core.curl_version, core.header_list, core.parse_headers; aurous.core.http, linked to libcurl) and the crypto
  * functions (core.hmac_sha256_hex, core.constant_time_equal, core.random_bytes;
  * aurous.core.crypto, linked to OpenSSL's libcrypto). Binding those libraries
  * costs more than the rest of `require "aurous"`, and a script that only
@@ -19,6 +19,7 @@ static const struct { const char *name, *module; } lazy_names[] = {
   {"transfer", "aurous.core.http"},
   {"curl_version", "aurous.core.http"},
   {"parse_headers", "aurous.core.http"},
+  {"header_list", "aurous.core.http"},
   {"hmac_sha256_hex", "aurous.core.crypto"},
   {"constant_time_equal", "aurous.core.crypto"},
   {"random_bytes", "aurous.core.crypto"},

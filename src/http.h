@@ -13,6 +13,7 @@
 #define AUR_SESSION_MT  "aurous.Session"
 #define AUR_RESPONSE_MT "aurous.Response"
 #define AUR_HEADERS_MT  "aurous.Headers"
+#define AUR_HEADER_LIST_MT "aurous.HeaderList"
 
 /* ---- growable byte buffer (response.c) ---- */
 typedef struct aur_buf {
@@ -57,10 +58,12 @@ enum { AUR_ABORT_NONE = 0, AUR_ABORT_TOO_LARGE, AUR_ABORT_FILE, AUR_ABORT_CANCEL
 
 typedef struct aur_session aur_session;
 typedef struct aur_transfer aur_transfer;
+typedef struct aur_header_list aur_header_list; /* transfer.c: core.header_list */
 
 struct aur_transfer {
   CURL *easy;
-  struct curl_slist *headers;
+  struct curl_slist *headers;     /* from an array of lines: owned */
+  aur_header_list *shared_headers; /* from a HeaderList: one reference */
   curl_mime *mime;
   char *method;               /* upper/lower case as given */
   char *output_path;

@@ -11,9 +11,11 @@
  * every step: 100 transfers waiting on a slow server cost 60-110 us a step.) */
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "http.h"
 
 static aur_session *check_session(lua_State *L, int i) {
@@ -246,7 +248,8 @@ static void drive(lua_State *L, aur_session *s, int wait_ms) {
 }
 
 /* Moves every finished transfer out of the multi handle into the array at
- * index `results`; returns the new array length. */
+ * index `results` (0: none, the transfers are only marked done); returns the
+ * new array length. */
 static int collect(lua_State *L, aur_session *s, int results, int n) {
   CURLMsg *msg;
   int queued = 0;
@@ -262,8 +265,11 @@ static int collect(lua_State *L, aur_session *s, int results, int n) {
     if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, &priv) != CURLE_OK || priv == NULL)
       return luaL_error(L, "aurous: finished handle without its transfer");
     t = (aur_transfer *)(void *)priv;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
-    lua_rawseti(L, results, ++n);
+    if (results != 0) {
+      lua_rawgeti(L, LUA_REGISTRYINDEX, t->ref);
+      lua_rawseti(L, results, n + 1);
+    }
+    n++;
     rc = aur_session_detach(L, t);
     aur_transfer_end(t, code);
     if (rc != CURLM_OK)
@@ -272,16 +278,27 @@ static int collect(lua_State *L, aur_session *s, int results, int n) {
   return n;
 }
 
+/* The timeout argument at index i in whole milliseconds: a fraction rounds up
+ * (0.5 waits 1 ms), so only 0 (or nothing, or NaN) means "never block". */
+static int timeout_ms_arg(lua_State *L, int i) {
+  lua_Number timeout = luaL_optnumber(L, i, 0);
+  int ms;
+  if (!(timeout > 0)) return 0; /* also NaN */
+  if (timeout >= (lua_Number)INT_MAX) return INT_MAX;
+  ms = (int)timeout;
+  if ((lua_Number)ms < timeout) ms++;
+  return ms;
+}
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static int session_step(lua_State *L) {
   aur_session *s = check_open_session(L, 1);
-  lua_Number timeout = luaL_optnumber(L, 2, 0);
-  int n, results, ms;
-  if (!(timeout > 0)) ms = 0; /* also NaN */
-  else if (timeout >= (lua_Number)INT_MAX) ms = INT_MAX;
-  else {
-    ms = (int)timeout;
-    if ((lua_Number)ms < timeout) ms++; /* 0.5 waits 1 ms: only 0 means "never block" */
-  }
+  int n, results, ms = timeout_ms_arg(L, 2);
   lua_settop(L, 2);
   /* a slot for every transfer in flight: storing a finished one then allocates
    * nothing, so no error can come between taking libcurl's message and returning it */
@@ -293,6 +310,33 @@ static int session_step(lua_State *L) {
     drive(L, s, ms);
     n = collect(L, s, results, n);
   }
+  return 1;
+}
+
+/* s:wait(t, timeout_ms): drives the Session until t finishes (true) or
+ * timeout_ms pass (false). Transfers that finish meanwhile are only marked done,
+ * never returned by a step: for a Session whose caller waits on one transfer at
+ * a time and reads each one's state (the client's blocking calls). One call per
+ * request where a step loop makes two or more, each with a result table. */
+static int session_wait(lua_State *L) {
+  aur_session *s = check_open_session(L, 1);
+  aur_transfer *t = (aur_transfer *)aur_checkclass(L, 2, AUR_TRANSFER_MT);
+  int ms = timeout_ms_arg(L, 3);
+  double until;
+  if (t->closed) return luaL_error(L, "attempt to use a closed transfer");
+  if (t->state == AUR_NEW || (t->state == AUR_RUNNING && t->session != s))
+    return luaL_argerror(L, 2, "transfer not added to this session");
+  lua_settop(L, 2);
+  until = now_ms() + ms;
+  drive(L, s, 0);
+  collect(L, s, 0, 0);
+  while (t->state == AUR_RUNNING) {
+    double left = until - now_ms();
+    if (left <= 0) break;
+    drive(L, s, left >= (double)INT_MAX ? INT_MAX : (int)ceil(left));
+    collect(L, s, 0, 0);
+  }
+  lua_pushboolean(L, t->state == AUR_DONE);
   return 1;
 }
 
@@ -320,6 +364,7 @@ void aur_open_session(lua_State *L) {
   static const luaL_Reg methods[] = {
     {"add", session_add},
     {"step", session_step},
+    {"wait", session_wait},
     {"pending", session_pending},
     {"close", session_close},
     {"__gc", session_close},

@@ -94,8 +94,8 @@ end
 -- The API key of each client, kept out of the client table so that printing or
 -- inspecting a client (vim.inspect, serpent, debug dumps) never shows it.
 local secret_keys = setmetatable({}, { __mode = "k" })
--- The header lines of each client's plain requests, built once: kept out of the
--- client table too (they hold the key).
+-- The header lines of each client's plain requests, built once (a core HeaderList):
+-- kept out of the client table too (they hold the key).
 local header_cache = setmetatable({}, { __mode = "k" })
 
 local function default_logger()
@@ -332,7 +332,8 @@ function Client:_headers(req, opts, has_body, idem_key)
   return headers
 end
 
--- The core transfer options of a request (`header_list`: "Name: value" lines);
+-- The core transfer options of a request (`header_list`: "Name: value" lines or a
+-- core HeaderList);
 -- each attempt sets its own `timeout`. `fresh_connect` when the request must not
 -- run twice: libcurl silently resends on a reused connection that died first.
 function Client:_transfer_options(method, url, body, req, header_list, fresh_connect)
@@ -448,12 +449,12 @@ send_checked = function(self, req)
     headers = self:_headers(req, opts, has_body, idem_key)
     header_list = header_lines(headers)
   else
-    -- the usual request: the client's own headers, built once per client
+    -- the usual request: the client's own headers, checked and converted once per client
     local shape = has_body and "json" or ((BODY_METHODS[req.method] and not req.parts) and "empty" or "bare")
     local cache = header_cache[self]
     header_list = cache[shape]
     if not header_list then
-      header_list = header_lines(self:_headers(req, opts, has_body))
+      header_list = core.header_list(header_lines(self:_headers(req, opts, has_body)))
       cache[shape] = header_list
     end
   end

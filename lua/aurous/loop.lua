@@ -305,7 +305,8 @@ function loop.perform(transfer, handlers, leave_result)
       end
       if ok then ok, cause = deliver(nil, transfer, handlers, last) end
     else
-      while transfer:state() == "running" do s:step(1000) end
+      -- back in Lua at least once a second: a signal hook (Ctrl-C in lua.c) gets its turn
+      while not s:wait(transfer, 1000) do end
     end
   end
   if not ok then
