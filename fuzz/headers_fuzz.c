@@ -2,7 +2,8 @@
  * (aur_headers_feed, response.c) and the Lua tables built from it
  * (aur_headers_push, the case-insensitive headers metatable, and the
  * header_list a Response builds from its raw_headers on first read, which must
- * list exactly the fields the collector found).
+ * list exactly the fields the collector found, and core.parse_headers of that raw
+ * block, which must build the same headers table).
  *
  * Input: byte 0 picks max_header_size (0 = no limit, else byte * 64); the rest
  * is split into lines after each '\n', each line handed over as libcurl's
@@ -60,6 +61,28 @@ static int push_and_probe(lua_State *L1) {
   lua_pushinteger(L1, 1);
   lua_gettable(L1, -2);                   /* non-string key: nil, no crash */
   check(lua_isnil(L1, -1), "integer key");
+  lua_pop(L1, 1);
+  /* core.parse_headers of the raw block: the same table, key by key */
+  lua_pushcfunction(L1, aur_parse_headers);
+  lua_pushlstring(L1, h->raw.data != NULL ? h->raw.data : "", h->raw.len);
+  lua_call(L1, 1, 1);
+  {
+    int headers = lua_gettop(L1) - 1, parsed = lua_gettop(L1), n_headers = 0, n_parsed = 0;
+    lua_pushnil(L1);
+    while (lua_next(L1, headers) != 0) {
+      n_headers++;
+      lua_pushvalue(L1, -2);
+      lua_rawget(L1, parsed);
+      check(lua_rawequal(L1, -1, -2), "parse_headers value");
+      lua_pop(L1, 2);
+    }
+    lua_pushnil(L1);
+    while (lua_next(L1, parsed) != 0) {
+      n_parsed++;
+      lua_pop(L1, 1);
+    }
+    check(n_headers == n_parsed, "parse_headers keys");
+  }
   return 0;
 }
 

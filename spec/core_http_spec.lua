@@ -123,14 +123,19 @@ describe("aurous.core HTTP", function()
     end)
 
     it("sends the lines of a HeaderList, checked once and shared by transfers", function()
-      local list = core.header_list{ "X-Aurous-Test: listed", "X-Api-Key: al_live_secret_0123456789" }
-      assert.are.equal("aurous.HeaderList (2 lines)", tostring(list)) -- never the values
+      local dropped = setmetatable({}, { __mode = "v" })
+      local function two_transfers()
+        local list = core.header_list{ "X-Aurous-Test: listed", "X-Api-Key: al_live_secret_0123456789" }
+        assert.are.equal("aurous.HeaderList (2 lines)", tostring(list)) -- never the values
+        dropped[1] = list
+        return core.transfer{ url = srv:url("/echo"), headers = list },
+          core.transfer{ url = srv:url("/echo"), headers = list }
+      end
+      local a, b = two_transfers()
       local s = core.session()
-      local a = core.transfer{ url = srv:url("/echo"), headers = list }
-      local b = core.transfer{ url = srv:url("/echo"), headers = list }
-      list = nil -- the transfers keep the lines alive
       collectgarbage()
       collectgarbage()
+      assert.is_nil(dropped[1]) -- the list was collected: the transfers keep its lines alive
       assert(s:add(a))
       assert(s:add(b))
       run_until_done(s, a)

@@ -380,20 +380,19 @@ static void set_seconds(lua_State *L, CURL *easy, CURLINFO info, const char *fie
   lua_setfield(L, -2, field);
 }
 
-/* status, headers and body into the table at the top of the stack. */
-static void set_reply_fields(lua_State *L, aur_transfer *t) {
+static void push_status(lua_State *L, aur_transfer *t) {
   long status = 0;
   if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status == 0)
     status = t->hdrs.status;
   lua_pushinteger(L, (lua_Integer)status);
-  lua_setfield(L, -2, "status");
-  aur_headers_push(L, &t->hdrs);
-  lua_setfield(L, -2, "headers");
+}
+
+/* The body kept in memory; "" in output_path and stream modes. */
+static void push_body(lua_State *L, aur_transfer *t) {
   if (t->mode == AUR_MODE_MEMORY && t->body.len > 0)
     lua_pushlstring(L, t->body.data, t->body.len);
   else
     lua_pushliteral(L, "");
-  lua_setfield(L, -2, "body");
 }
 
 /* Pushes the value of header `name` (any case) in the last response, repeated
@@ -423,16 +422,10 @@ static void push_header_value(lua_State *L, const aur_headers *h, const char *na
 }
 
 int aur_push_reply(lua_State *L, aur_transfer *t, int names, int last) {
-  long status = 0;
   int i;
   luaL_checkstack(L, 3 + (last >= names ? last - names + 1 : 0), "aurous: reply");
-  if (curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status == 0)
-    status = t->hdrs.status;
-  lua_pushinteger(L, (lua_Integer)status);
-  if (t->mode == AUR_MODE_MEMORY && t->body.len > 0)
-    lua_pushlstring(L, t->body.data, t->body.len);
-  else
-    lua_pushliteral(L, "");
+  push_status(L, t);
+  push_body(L, t);
   lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
   for (i = names; i <= last; i++) {
     size_t n;
@@ -479,7 +472,12 @@ void aur_push_response(lua_State *L, aur_transfer *t) {
   char *url = NULL;
   luaL_checkstack(L, 10, "aurous: response");
   lua_createtable(L, 0, 9);
-  set_reply_fields(L, t);
+  push_status(L, t);
+  lua_setfield(L, -2, "status");
+  aur_headers_push(L, &t->hdrs);
+  lua_setfield(L, -2, "headers");
+  push_body(L, t);
+  lua_setfield(L, -2, "body");
   lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
   lua_setfield(L, -2, "raw_headers");
   if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL)

@@ -414,8 +414,9 @@ static int header_list_tostring(lua_State *L) {
  * array of lines or a HeaderList. */
 static void set_headers(lua_State *L, aur_transfer *t) {
   aur_header_list **box = (aur_header_list **)aur_testudata(L, -1, AUR_HEADER_LIST_MT);
-  if (box != NULL) {
-    if (*box == NULL) field_error(L, "headers", "a freed HeaderList");
+  if (box != NULL && *box == NULL) {
+    field_error(L, "headers", "a freed HeaderList");
+  } else if (box != NULL) {
     t->shared_headers = *box;
     (*box)->refs++;
   } else {

@@ -499,12 +499,12 @@ send_checked = function(self, req)
     local transfer = core.transfer(topts)
     -- a handler that raises (or a task cancel) propagates; the transfer is then collected
     local resp, terr = loop.perform(transfer, req.handlers, not req.raw)
-    local status, body, raw_headers, request_id, api_version, replayed
+    local status, reply_body, raw_headers, request_id, api_version, replayed
     if resp and not req.raw then
       -- a decoded call reads the transfer itself: no Response tables for it
-      status, body, raw_headers, request_id, api_version, replayed =
+      status, reply_body, raw_headers, request_id, api_version, replayed =
         transfer:reply("aurous-request-id", "aurous-version", "aurous-idempotent-replayed")
-      if not status then resp, terr = nil, body end
+      if not status then resp, terr = nil, reply_body end
     elseif resp then
       status, request_id = resp.status, resp.headers["aurous-request-id"]
     end
@@ -515,7 +515,7 @@ send_checked = function(self, req)
     elseif req.raw then
       value = resp
     else
-      value, err = interpret(status, body, raw_headers, request_id)
+      value, err = interpret(status, reply_body, raw_headers, request_id)
     end
     if logging then
       self:_log("aurous: %s %s -> %s (%.3fs) attempt %d%s", method, shown_url,
