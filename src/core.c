@@ -1,9 +1,10 @@
 /* core.c: luaopen_aurous_core, the module table of the C core.
  * Two parts live in shared objects of their own, loaded the first time one of
  * their names is looked up: the HTTP objects (core.session, core.transfer,
- * core.curl_version, core.header_list, core.parse_headers; aurous.core.http, linked to libcurl) and the crypto
- * functions (core.hmac_sha256_hex, core.constant_time_equal, core.random_bytes;
- * aurous.core.crypto, linked to OpenSSL's libcrypto). Binding those libraries
+ * core.curl_version, core.header_list, core.parse_headers; aurous.core.http,
+ * linked to libcurl) and the crypto functions (core.hmac_sha256_hex,
+ * core.constant_time_equal, core.random_bytes; aurous.core.crypto, linked to
+ * OpenSSL's libcrypto). Binding those libraries
  * costs more than the rest of `require "aurous"`, and a script that only
  * encodes JSON never pays for them. */
 #include <string.h>
