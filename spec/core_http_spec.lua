@@ -894,6 +894,30 @@ describe("aurous.core HTTP", function()
         local _, err = t2:result()
         assert.are.equal("cancelled", err.kind)
       end)
+
+      it("closes a HeaderList with <close>; transfers made before keep its lines", function()
+        local chunk = assert(load([[
+          local core, url = ...
+          local t, list_ref
+          do
+            local list <close> = core.header_list{ "X-Aurous-Test: closed-after" }
+            list_ref = list
+            t = core.transfer{ url = url, headers = list }
+          end
+          return t, list_ref
+        ]]))
+        local t, list = chunk(core, srv:url("/echo"))
+        assert.are.equal("aurous.HeaderList (0 lines)", tostring(list)) -- closed: its reference dropped
+        local ok, err = pcall(core.transfer, { url = srv:url("/echo"), headers = list })
+        assert.is_false(ok)
+        assert.matches("bad field 'headers' %(a freed HeaderList%)", err)
+        local s = core.session()
+        assert(s:add(t))
+        run_until_done(s, t)
+        assert.are.equal("closed-after", header_of(fixture.json(assert(t:result()).body), "x-aurous-test"))
+        t:close()
+        s:close()
+      end)
     end
   end)
 

@@ -394,15 +394,16 @@ static int header_list_new(lua_State *L) {
   return 1;
 }
 
+/* __gc and __close: drops the list's own reference (transfers keep theirs). */
 static int header_list_gc(lua_State *L) {
-  aur_header_list **box = (aur_header_list **)luaL_checkudata(L, 1, AUR_HEADER_LIST_MT);
+  aur_header_list **box = (aur_header_list **)aur_checkclass(L, 1, AUR_HEADER_LIST_MT);
   header_list_release(*box);
   *box = NULL;
   return 0;
 }
 
 static int header_list_tostring(lua_State *L) {
-  aur_header_list **box = (aur_header_list **)luaL_checkudata(L, 1, AUR_HEADER_LIST_MT);
+  aur_header_list **box = (aur_header_list **)aur_checkclass(L, 1, AUR_HEADER_LIST_MT);
   size_t n = 0;
   const struct curl_slist *l;
   for (l = *box != NULL ? (*box)->lines : NULL; l != NULL; l = l->next) n++;
@@ -976,6 +977,7 @@ void aur_open_transfer(lua_State *L) {
   aur_setclose(L, transfer_close);
   lua_pop(L, 1);
   aur_newclass(L, AUR_HEADER_LIST_MT, header_list_methods);
+  aur_setclose(L, header_list_gc);
   lua_pop(L, 1);
   lua_pushcfunction(L, header_list_new);
   lua_setfield(L, -2, "header_list");
