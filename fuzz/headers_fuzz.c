@@ -42,17 +42,17 @@ static int push_and_probe(lua_State *L1) {
     lua_rawgeti(L1, -1, (int)i + 1);
     lua_rawgeti(L1, -1, 1);
     s = lua_tolstring(L1, -1, &n);
-    check(s != NULL && n == f->name_len && memcmp(s, h->text.data + f->name, n) == 0, "header_list name");
+    check(s != NULL && n == f->name_len && memcmp(s, AUR_FIELD_NAME(h, f), n) == 0, "header_list name");
     lua_rawgeti(L1, -2, 2);
     s = lua_tolstring(L1, -1, &n);
-    check(s != NULL && n == f->value_len && memcmp(s, h->text.data + f->value, n) == 0, "header_list value");
+    check(s != NULL && n == f->value_len && memcmp(s, AUR_FIELD_VALUE(h, f), n) == 0, "header_list value");
     lua_pop(L1, 3);
   }
   lua_pop(L1, 2);                         /* header_list, response */
   for (i = 0; i < h->count; i++) {
     const aur_header_field *f = &h->fields[i];
     /* the original-case name must find a value through __index */
-    lua_pushlstring(L1, h->text.data + f->name, f->name_len);
+    lua_pushlstring(L1, AUR_FIELD_NAME(h, f), f->name_len);
     lua_gettable(L1, -2);
     check(lua_type(L1, -1) == LUA_TSTRING, "case-insensitive lookup");
     check(lua_rawlen(L1, -1) >= f->value_len, "joined value length");
@@ -116,9 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (i = 0; i < h.count; i++) {
       const aur_header_field *f = &h.fields[i];
       check(f->name_len > 0, "non-empty name");
-      check(f->name + f->name_len <= h.text.len, "name in bounds");
-      check(f->value + f->value_len <= h.text.len, "value in bounds");
-      check(memchr(h.text.data + f->name, ':', f->name_len) == NULL, "no colon in name");
+      check(f->name + f->name_len <= h.raw.len, "name in bounds");
+      check(f->value + f->value_len <= (f->folded ? h.text.len : h.raw.len), "value in bounds");
+      check(memchr(AUR_FIELD_NAME(&h, f), ':', f->name_len) == NULL, "no colon in name");
     }
   }
   if (rc == AUR_HDR_OK) {

@@ -24,6 +24,23 @@ describe("what the pipeline sends", function()
     assert.equal("2k_1_1", r.json.size)
   end)
 
+  it("sends a request that must not run twice on a new connection, the others on a kept one", function()
+    -- characters:delete runs at most once: libcurl would resend it on a kept connection
+    -- that died before answering, so it asks for a fresh one (usual headers, and its own)
+    local ports = {}
+    local function port_of_last() ports[#ports + 1] = m:last_request().client_port end
+    assert.truthy(client.account:balance()); port_of_last()
+    assert.truthy(client.account:balance()); port_of_last()
+    client.characters:delete("char_missing"); port_of_last()
+    assert.truthy(client.account:balance()); port_of_last()
+    client.characters:delete("char_missing", nil, { headers = { ["X-Trace"] = "1" } }); port_of_last()
+    assert.equal(ports[1], ports[2]) -- kept alive
+    assert.are_not.equal(ports[2], ports[3])
+    assert.are_not.equal(ports[4], ports[5])
+    assert.are_not.equal(ports[3], ports[5])
+    assert.equal("DELETE", m:last_request().method)
+  end)
+
   it("sends no Content-Type with a POST that has no body", function()
     local gen = assert(client.images:create{ prompt = "a red fox", size = "2k_1_1" })
     assert.truthy(client.images:cancel(gen.id))

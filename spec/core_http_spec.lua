@@ -122,6 +122,84 @@ describe("aurous.core HTTP", function()
       assert.are.equal(1, n)
     end)
 
+    it("makes transfers from a TransferTemplate: its options, and the url, timeout and body given", function()
+      local dropped = setmetatable({}, { __mode = "v" })
+      local function make()
+        local template = core.transfer_template{ method = "PATCH", headers = { "X-Aurous-Test: templated",
+          "X-Api-Key: al_live_secret_0123456789" }, connect_timeout = 5, max_response_size = 4096 }
+        assert.are.equal("aurous.TransferTemplate (PATCH)", tostring(template)) -- never the headers
+        dropped[1] = template
+        return core.transfer(template, srv:url("/echo/a"), 5, "first"),
+          core.transfer(template, srv:url("/echo/b?q=1"), nil, nil),
+          core.transfer(template, srv:url("/bytes?n=8192"))
+      end
+      local a, b, big = make()
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(dropped[1]) -- collected: a transfer needs nothing of its template
+      local s = core.session()
+      for _, t in ipairs{ a, b, big } do assert(s:add(t)) end
+      for _, t in ipairs{ a, b, big } do run_until_done(s, t) end
+      local ea, eb = fixture.json(assert(a:result()).body), fixture.json(assert(b:result()).body)
+      assert.are.same({ "PATCH", "/echo/a", "", "first" }, { ea.method, ea.path, ea.query, ea.body })
+      assert.are.same({ "PATCH", "/echo/b", "q=1", "" }, { eb.method, eb.path, eb.query, eb.body })
+      for _, e in ipairs{ ea, eb } do
+        assert.are.equal("templated", header_of(e, "x-aurous-test"))
+        assert.are.equal("al_live_secret_0123456789", header_of(e, "x-api-key"))
+      end
+      local _, err = big:result()
+      assert.are.equal("too_large", err.kind) -- the template's max_response_size
+      for _, t in ipairs{ a, b, big } do t:close() end
+      s:close()
+    end)
+
+    it("checks a TransferTemplate once, and the arguments of a transfer made from it", function()
+      local ok, err = pcall(core.transfer_template, { url = "http://x/" })
+      assert.is_false(ok)
+      assert.matches("'url' is not a transfer template option", err)
+      for _, field in ipairs{ "body", "timeout", "parts", "stream", "output_path" } do
+        ok, err = pcall(core.transfer_template, { [field] = true })
+        assert.is_false(ok)
+        assert.matches("'" .. field .. "' is not a transfer template option", err)
+      end
+      ok, err = pcall(core.transfer_template, { timout = 1 })
+      assert.is_false(ok)
+      assert.matches("unknown transfer template option 'timout'", err)
+      ok, err = pcall(core.transfer_template, { method = "GET POST" })
+      assert.is_false(ok)
+      assert.matches("bad field 'method' %(an HTTP token expected%)", err)
+      ok, err = pcall(core.transfer_template, { headers = { "X-A: b\r\nX-B: c" } })
+      assert.is_false(ok)
+      assert.matches("bad field 'headers%[1%]'", err)
+      ok, err = pcall(core.transfer_template, { connect_timeout = -1 })
+      assert.is_false(ok)
+      assert.matches("bad field 'connect_timeout'", err)
+      local template = core.transfer_template{}
+      assert.are.equal("aurous.TransferTemplate (GET)", tostring(template))
+      ok, err = pcall(core.transfer, template, nil)
+      assert.is_false(ok)
+      assert.matches("bad field 'url' %(string expected, got nil%)", err)
+      ok, err = pcall(core.transfer, template, "http://x/\0")
+      assert.is_false(ok)
+      assert.matches("bad field 'url' %(must not contain NUL%)", err)
+      ok, err = pcall(core.transfer, template, "http://x/", "5")
+      assert.is_false(ok)
+      assert.matches("bad field 'timeout' %(number expected, got string%)", err)
+      ok, err = pcall(core.transfer, template, "http://x/", 5, {})
+      assert.is_false(ok)
+      assert.matches("bad field 'body' %(string expected, got table%)", err)
+      ok, err = pcall(core.transfer, core.header_list{}, "http://x/")
+      assert.is_false(ok)
+      assert.matches("aurous.TransferTemplate expected", err)
+      -- a shared HeaderList stays the program's: the template holds its own reference
+      local list = core.header_list{ "X-Aurous-Test: shared" }
+      local with_list = core.transfer_template{ headers = list }
+      local t = core.transfer(with_list, srv:url("/echo"))
+      local resp = assert(t:perform())
+      assert.are.equal("shared", header_of(fixture.json(resp.body), "x-aurous-test"))
+      t:close()
+    end)
+
     it("sends the lines of a HeaderList, checked once and shared by transfers", function()
       local dropped = setmetatable({}, { __mode = "v" })
       local function two_transfers()
@@ -893,6 +971,27 @@ describe("aurous.core HTTP", function()
         local t2 = chunk(core, srv:url("/slow_headers?delay=1"))
         local _, err = t2:result()
         assert.are.equal("cancelled", err.kind)
+      end)
+
+      it("closes a TransferTemplate with <close>; transfers made before keep its options", function()
+        local chunk = assert(load([[
+          local core, url = ...
+          local t, template_ref
+          do
+            local template <close> = core.transfer_template{ headers = { "X-Aurous-Test: closed-template" } }
+            template_ref = template
+            t = core.transfer(template, url)
+          end
+          return t, template_ref
+        ]]))
+        local t, template = chunk(core, srv:url("/echo"))
+        assert.are.equal("aurous.TransferTemplate (closed)", tostring(template))
+        local ok, err = pcall(core.transfer, template, srv:url("/echo"))
+        assert.is_false(ok)
+        assert.matches("a closed TransferTemplate", err)
+        local resp = assert(t:perform())
+        assert.are.equal("closed-template", header_of(fixture.json(resp.body), "x-aurous-test"))
+        t:close()
       end)
 
       it("closes a HeaderList with <close>; transfers made before keep its lines", function()

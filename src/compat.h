@@ -84,15 +84,17 @@ static inline void aur_newclass(lua_State *L, const char *tname, const luaL_Reg 
  * (about 250 instructions saved a call, several calls a request). Anything else,
  * including a function with no such upvalue (lua_rawequal is then 0), takes
  * luaL_checkudata's path and error. */
-static inline void *aur_checkclass(lua_State *L, int i, const char *tname) {
+static inline void *aur_checkclass_up(lua_State *L, int i, const char *tname, int up) {
   void *p = lua_touserdata(L, i);
   if (p != NULL && lua_getmetatable(L, i)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+    int same = lua_rawequal(L, -1, lua_upvalueindex(up));
     lua_pop(L, 1);
     if (same) return p;
   }
   return luaL_checkudata(L, i, tname);
 }
+/* the class's metatable is upvalue `up` of the running function (1 for a method) */
+#define aur_checkclass(L, i, tname) aur_checkclass_up((L), (i), (tname), 1)
 
 /* Sets `close` as __close of the metatable at the top of the stack, where the
  * interpreter has to-be-closed variables (5.4); does nothing elsewhere. */

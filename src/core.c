@@ -1,7 +1,8 @@
 /* core.c: luaopen_aurous_core, the module table of the C core.
  * Two parts live in shared objects of their own, loaded the first time one of
  * their names is looked up: the HTTP objects (core.session, core.transfer,
- * core.curl_version, core.header_list, core.parse_headers; aurous.core.http,
+ * core.curl_version, core.header_list, core.transfer_template,
+ * core.parse_headers; aurous.core.http,
  * linked to libcurl) and the crypto functions (core.hmac_sha256_hex,
  * core.constant_time_equal, core.random_bytes; aurous.core.crypto, linked to
  * OpenSSL's libcrypto). Binding those libraries
@@ -21,6 +22,7 @@ static const struct { const char *name, *module; } lazy_names[] = {
   {"curl_version", "aurous.core.http"},
   {"parse_headers", "aurous.core.http"},
   {"header_list", "aurous.core.http"},
+  {"transfer_template", "aurous.core.http"},
   {"hmac_sha256_hex", "aurous.core.crypto"},
   {"constant_time_equal", "aurous.core.crypto"},
   {"random_bytes", "aurous.core.crypto"},

@@ -14,6 +14,7 @@
 #define AUR_RESPONSE_MT "aurous.Response"
 #define AUR_HEADERS_MT  "aurous.Headers"
 #define AUR_HEADER_LIST_MT "aurous.HeaderList"
+#define AUR_TEMPLATE_MT "aurous.TransferTemplate"
 
 /* ---- growable byte buffer (response.c) ---- */
 typedef struct aur_buf {
@@ -26,12 +27,13 @@ void aur_buf_free(aur_buf *b);
 
 /* ---- response headers (response.c) ---- */
 typedef struct aur_header_field {
-  size_t name, name_len, value, value_len; /* offsets into aur_headers.text */
+  size_t name, name_len, value, value_len; /* offsets into aur_headers.raw; a folded value's into .text */
+  int folded;
 } aur_header_field;
 
 typedef struct aur_headers {
-  aur_buf text;               /* names and values, back to back */
   aur_buf raw;                /* the last response's header lines, as received */
+  aur_buf text;               /* the values continued by folded lines, joined */
   aur_header_field *fields;
   size_t count, cap;
   size_t total;               /* bytes of every header line seen (all responses) */
@@ -39,6 +41,10 @@ typedef struct aur_headers {
   int status;                 /* from the last status line, 0 if none */
   char version[8];            /* "1.1", "2", ... from the last status line */
 } aur_headers;
+
+/* A field's name and value (see aur_header_field). */
+#define AUR_FIELD_NAME(h, f) ((h)->raw.data + (f)->name)
+#define AUR_FIELD_VALUE(h, f) (((f)->folded ? (h)->text.data : (h)->raw.data) + (f)->value)
 
 enum { AUR_HDR_OK = 0, AUR_HDR_TOO_LARGE = 1, AUR_HDR_NOMEM = 2 };
 

@@ -17,7 +17,7 @@ int luaopen_aurous_core_http(lua_State *L) {
   lua_newtable(L);
   lua_pushstring(L, curl_version_info(CURLVERSION_NOW)->version);
   lua_setfield(L, -2, "curl_version");
+  aur_open_transfer(L); /* first: Session methods hold the Transfer metatable */
   aur_open_session(L);
-  aur_open_transfer(L);
   return 1;
 }

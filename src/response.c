@@ -96,6 +96,7 @@ static int classify_line(const char *line, size_t len, header_line *out) {
 int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
   header_line hl;
   aur_header_field *f;
+  size_t at;
   int kind;
   if (len > (size_t)-1 - h->total) return AUR_HDR_TOO_LARGE;
   h->total += len;
@@ -108,11 +109,19 @@ int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
     h->raw.len = 0;
     parse_status_line(h, line, hl.len);
   }
-  /* the raw block keeps every line of the last response, as received */
+  /* the raw block keeps every line of the last response, as received; names and
+   * values are found in it (offsets: it may move as it grows) */
+  at = h->raw.len;
   if (aur_buf_append(&h->raw, line, len) != 0) return AUR_HDR_NOMEM;
   if (kind == LINE_FOLD) {
     if (h->count == 0) return AUR_HDR_OK;
     f = &h->fields[h->count - 1];
+    if (!f->folded) { /* its value moves to text, where the continuation joins it */
+      size_t from = f->value;
+      f->value = h->text.len;
+      f->folded = 1;
+      if (aur_buf_append(&h->text, h->raw.data + from, f->value_len) != 0) return AUR_HDR_NOMEM;
+    }
     if (f->value_len > 0) {
       if (aur_buf_append(&h->text, " ", 1) != 0) return AUR_HDR_NOMEM;
       f->value_len++;
@@ -132,12 +141,11 @@ int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
     h->cap = cap;
   }
   f = &h->fields[h->count];
-  f->name = h->text.len;
+  f->name = at + (size_t)(hl.name - line);
   f->name_len = hl.name_len;
-  if (aur_buf_append(&h->text, hl.name, hl.name_len) != 0) return AUR_HDR_NOMEM;
-  f->value = h->text.len;
+  f->value = at + (size_t)(hl.value - line);
   f->value_len = hl.value_len;
-  if (aur_buf_append(&h->text, hl.value, hl.value_len) != 0) return AUR_HDR_NOMEM;
+  f->folded = 0;
   h->count++;
   return AUR_HDR_OK;
 }
@@ -177,7 +185,6 @@ static int same_name(const char *a, size_t an, const char *b, size_t bn) {
 void aur_headers_push(lua_State *L, const aur_headers *h) {
   size_t i;
   int headers;
-  const char *text = h->text.data;
   luaL_checkstack(L, 8, "aurous: headers");
   lua_createtable(L, 0, (int)(h->count < 64 ? h->count : 64));
   headers = lua_gettop(L);
@@ -189,9 +196,9 @@ void aur_headers_push(lua_State *L, const aur_headers *h) {
      * table lookup per header); past FEW_HEADERS, looked up */
     if (h->count <= FEW_HEADERS) {
       for (j = 0; j < i && !repeated; j++)
-        repeated = same_name(text + h->fields[j].name, h->fields[j].name_len, text + f->name, f->name_len);
+        repeated = same_name(AUR_FIELD_NAME(h, &h->fields[j]), h->fields[j].name_len, AUR_FIELD_NAME(h, f), f->name_len);
     }
-    push_lower(L, text + f->name, f->name_len);
+    push_lower(L, AUR_FIELD_NAME(h, f), f->name_len);
     if (h->count > FEW_HEADERS) {
       lua_pushvalue(L, -1);
       lua_rawget(L, headers);
@@ -199,13 +206,13 @@ void aur_headers_push(lua_State *L, const aur_headers *h) {
       lua_pop(L, 1);
     }
     if (!repeated) {
-      lua_pushlstring(L, text + f->value, f->value_len);
+      lua_pushlstring(L, AUR_FIELD_VALUE(h, f), f->value_len);
     } else {
       lua_pushvalue(L, -1);
       lua_rawget(L, headers);
       /* a repeated header: join with ", " (rare, so the copy does not matter) */
       lua_pushliteral(L, ", ");
-      lua_pushlstring(L, text + f->value, f->value_len);
+      lua_pushlstring(L, AUR_FIELD_VALUE(h, f), f->value_len);
       lua_concat(L, 3);
     }
     lua_rawset(L, headers);
@@ -398,27 +405,26 @@ static void push_body(lua_State *L, aur_transfer *t) {
 /* Pushes the value of header `name` (any case) in the last response, repeated
  * ones joined with ", " as in the headers table; nil when absent. */
 static void push_header_value(lua_State *L, const aur_headers *h, const char *name, size_t name_len) {
-  const char *text = h->text.data;
   size_t i, first = h->count;
   luaL_Buffer b;
   for (i = 0; i < h->count; i++) {
     const aur_header_field *f = &h->fields[i];
-    if (!same_name(text + f->name, f->name_len, name, name_len)) continue;
+    if (!same_name(AUR_FIELD_NAME(h, f), f->name_len, name, name_len)) continue;
     if (first == h->count) { /* the first: usually the only one */
       first = i;
       continue;
     }
     if (first != (size_t)-1) {
       luaL_buffinit(L, &b);
-      luaL_addlstring(&b, text + h->fields[first].value, h->fields[first].value_len);
+      luaL_addlstring(&b, AUR_FIELD_VALUE(h, &h->fields[first]), h->fields[first].value_len);
       first = (size_t)-1;
     }
     luaL_addlstring(&b, ", ", 2);
-    luaL_addlstring(&b, text + f->value, f->value_len);
+    luaL_addlstring(&b, AUR_FIELD_VALUE(h, f), f->value_len);
   }
   if (first == h->count) lua_pushnil(L);
   else if (first == (size_t)-1) luaL_pushresult(&b);
-  else lua_pushlstring(L, text + h->fields[first].value, h->fields[first].value_len);
+  else lua_pushlstring(L, AUR_FIELD_VALUE(h, &h->fields[first]), h->fields[first].value_len);
 }
 
 int aur_push_reply(lua_State *L, aur_transfer *t, int names, int last) {

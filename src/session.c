@@ -146,7 +146,7 @@ static void add_undo(lua_State *L, aur_transfer *t) {
 
 static int session_add(lua_State *L) {
   aur_session *s = check_session(L, 1);
-  aur_transfer *t = (aur_transfer *)luaL_checkudata(L, 2, AUR_TRANSFER_MT);
+  aur_transfer *t = (aur_transfer *)aur_checkclass_up(L, 2, AUR_TRANSFER_MT, 2);
   CURLcode erc;
   CURLMcode mrc;
   const char *why = NULL;
@@ -320,7 +320,7 @@ static int session_step(lua_State *L) {
  * request where a step loop makes two or more, each with a result table. */
 static int session_wait(lua_State *L) {
   aur_session *s = check_open_session(L, 1);
-  aur_transfer *t = (aur_transfer *)aur_checkclass(L, 2, AUR_TRANSFER_MT);
+  aur_transfer *t = (aur_transfer *)aur_checkclass_up(L, 2, AUR_TRANSFER_MT, 2);
   int ms = timeout_ms_arg(L, 3);
   double until;
   if (t->closed) return luaL_error(L, "attempt to use a closed transfer");
@@ -371,8 +371,16 @@ void aur_open_session(lua_State *L) {
     {"__tostring", session_tostring},
     {NULL, NULL}
   };
+  int i;
   aur_newclass(L, AUR_SESSION_MT, methods);
   aur_setclose(L, session_close);
+  /* add and wait take a Transfer: its metatable is their second upvalue */
+  for (i = 0; i < 2; i++) {
+    lua_pushvalue(L, -1);
+    luaL_getmetatable(L, AUR_TRANSFER_MT);
+    lua_pushcclosure(L, i == 0 ? session_add : session_wait, 2);
+    lua_setfield(L, -2, i == 0 ? "add" : "wait");
+  }
   lua_pop(L, 1);
   lua_pushcfunction(L, session_new);
   lua_setfield(L, -2, "session");

@@ -380,6 +380,22 @@ static void header_list_release(aur_header_list *list) {
   }
 }
 
+/* A new, empty list with one reference. */
+static aur_header_list *header_list_alloc(lua_State *L) {
+  aur_header_list *list = (aur_header_list *)calloc(1, sizeof *list);
+  if (list == NULL) luaL_error(L, "aurous: out of memory");
+  list->refs = 1;
+  return list;
+}
+
+/* The list of the HeaderList at idx, or NULL when the value is not one; a closed
+ * one is an error naming the field `headers`. */
+static aur_header_list *given_header_list(lua_State *L, int idx) {
+  aur_header_list **box = (aur_header_list **)aur_testudata(L, idx, AUR_HEADER_LIST_MT);
+  if (box != NULL && *box == NULL) field_error(L, "headers", "a freed HeaderList");
+  return box != NULL ? *box : NULL;
+}
+
 static int header_list_new(lua_State *L) {
   aur_header_list **box;
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -387,9 +403,7 @@ static int header_list_new(lua_State *L) {
   box = (aur_header_list **)lua_newuserdata(L, sizeof *box);
   *box = NULL;
   aur_setmetatable(L, AUR_HEADER_LIST_MT);
-  *box = (aur_header_list *)calloc(1, sizeof **box);
-  if (*box == NULL) return luaL_error(L, "aurous: out of memory");
-  (*box)->refs = 1;
+  *box = header_list_alloc(L);
   append_header_lines(L, 1, &(*box)->lines); /* an error: __gc frees what was built */
   return 1;
 }
@@ -414,12 +428,10 @@ static int header_list_tostring(lua_State *L) {
 /* Sets t's request headers from opts.headers, at the top of the stack: an
  * array of lines or a HeaderList. */
 static void set_headers(lua_State *L, aur_transfer *t) {
-  aur_header_list **box = (aur_header_list **)aur_testudata(L, -1, AUR_HEADER_LIST_MT);
-  if (box != NULL && *box == NULL) {
-    field_error(L, "headers", "a freed HeaderList");
-  } else if (box != NULL) {
-    t->shared_headers = *box;
-    (*box)->refs++;
+  aur_header_list *list = given_header_list(L, -1);
+  if (list != NULL) {
+    t->shared_headers = list;
+    list->refs++;
   } else {
     append_header_lines(L, lua_gettop(L), &t->headers);
   }
@@ -619,6 +631,7 @@ static void read_options(lua_State *L, int idx, unsigned long allowed, const cha
     int f = key != NULL ? field_of(key, n) : -1;
     if (f < 0 || !((allowed >> f) & 1UL)) {
       if (key == NULL) luaL_error(L, "bad %s option key (string expected, got %s)", what, luaL_typename(L, -2));
+      if (f >= 0) luaL_error(L, "'%s' is not a %s option", key, what);
       luaL_error(L, "unknown %s option '%s'", what, key);
     }
     read_field(L, f, o);
@@ -626,33 +639,33 @@ static void read_options(lua_State *L, int idx, unsigned long allowed, const cha
   }
 }
 
-static void configure(lua_State *L, aur_transfer *t, int opts) {
-  transfer_opts o;
+/* Configures t from o. `opts`: the options table's stack index, for its headers
+ * and parts, or 0 for a template's options (whose header list t already holds). */
+static void configure(lua_State *L, aur_transfer *t, const transfer_opts *o, int opts) {
   const char *method;
   size_t method_len;
   int has_body = 0;
 
-  read_options(L, opts, (1UL << F_COUNT) - 1, "transfer", &o);
-  if (HAS(&o, F_HEADERS)) {
+  if (HAS(o, F_HEADERS) && opts != 0) {
     lua_getfield(L, opts, "headers");
     set_headers(L, t);
     lua_pop(L, 1);
   }
-  if (!HAS(&o, F_URL)) {
+  if (!HAS(o, F_URL)) {
     lua_pushnil(L);
     field_type_error(L, "url", "string");
   }
-  method = HAS(&o, F_METHOD) ? o.str[F_METHOD] : "GET";
-  method_len = HAS(&o, F_METHOD) ? o.len[F_METHOD] : 3;
+  method = HAS(o, F_METHOD) ? o->str[F_METHOD] : "GET";
+  method_len = HAS(o, F_METHOD) ? o->len[F_METHOD] : 3;
   if (!is_token(method, method_len) || method_len > 32) field_error(L, "method", "an HTTP token expected");
-  if (HAS(&o, F_PARTS) && HAS(&o, F_BODY)) field_error(L, "parts", "exclusive with 'body'");
-  if (HAS(&o, F_STREAM) && o.flag[F_STREAM] && HAS(&o, F_OUTPUT_PATH))
+  if (HAS(o, F_PARTS) && HAS(o, F_BODY)) field_error(L, "parts", "exclusive with 'body'");
+  if (HAS(o, F_STREAM) && o->flag[F_STREAM] && HAS(o, F_OUTPUT_PATH))
     field_error(L, "stream", "exclusive with 'output_path'");
   t->method = dup_string(L, method, method_len);
-  if (HAS(&o, F_OUTPUT_PATH)) {
-    t->output_path = dup_string(L, o.str[F_OUTPUT_PATH], o.len[F_OUTPUT_PATH]);
+  if (HAS(o, F_OUTPUT_PATH)) {
+    t->output_path = dup_string(L, o->str[F_OUTPUT_PATH], o->len[F_OUTPUT_PATH]);
     t->mode = AUR_MODE_FILE;
-  } else if (HAS(&o, F_STREAM) && o.flag[F_STREAM]) {
+  } else if (HAS(o, F_STREAM) && o->flag[F_STREAM]) {
     t->mode = AUR_MODE_STREAM;
   }
 
@@ -672,19 +685,19 @@ static void configure(lua_State *L, aur_transfer *t, int opts) {
     SETOPT(L, t, CURLOPT_XFERINFOFUNCTION, on_progress);
     SETOPT(L, t, CURLOPT_NOPROGRESS, 0L);
   }
-  SETOPT(L, t, CURLOPT_URL, o.str[F_URL]);
+  SETOPT(L, t, CURLOPT_URL, o->str[F_URL]);
   /* a pooled handle has none (clear_pointers) */
   if (t->shared_headers != NULL) SETOPT(L, t, CURLOPT_HTTPHEADER, t->shared_headers->lines);
   else if (t->headers != NULL) SETOPT(L, t, CURLOPT_HTTPHEADER, t->headers);
 
-  if (HAS(&o, F_BODY)) {
-    size_t len = o.len[F_BODY];
+  if (HAS(o, F_BODY)) {
+    size_t len = o->len[F_BODY];
     SETOPT(L, t, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    SETOPT(L, t, CURLOPT_COPYPOSTFIELDS, len > 0 ? o.str[F_BODY] : "");
+    SETOPT(L, t, CURLOPT_COPYPOSTFIELDS, len > 0 ? o->str[F_BODY] : "");
     has_body = 1;
     t->plain = 0;
   }
-  if (HAS(&o, F_PARTS)) {
+  if (HAS(o, F_PARTS)) {
     lua_getfield(L, opts, "parts");
     set_parts(L, t, lua_gettop(L));
     lua_pop(L, 1);
@@ -707,47 +720,47 @@ static void configure(lua_State *L, aur_transfer *t, int opts) {
   }
 
   /* absent: libcurl's default, set again on a reused handle */
-  if (HAS(&o, F_TIMEOUT)) {
-    SETOPT(L, t, CURLOPT_TIMEOUT_MS, to_ms(o.num[F_TIMEOUT]));
+  if (HAS(o, F_TIMEOUT)) {
+    SETOPT(L, t, CURLOPT_TIMEOUT_MS, to_ms(o->num[F_TIMEOUT]));
     t->set |= AUR_SET_TIMEOUT;
   } else if (t->reused) {
     SETOPT(L, t, CURLOPT_TIMEOUT_MS, 0L);
   }
-  if (HAS(&o, F_CONNECT_TIMEOUT)) t->set |= AUR_SET_CONNECT_TIMEOUT;
+  if (HAS(o, F_CONNECT_TIMEOUT)) t->set |= AUR_SET_CONNECT_TIMEOUT;
   SETOPT(L, t, CURLOPT_CONNECTTIMEOUT_MS,
-         to_ms(HAS(&o, F_CONNECT_TIMEOUT) ? o.num[F_CONNECT_TIMEOUT] : AUR_DEFAULT_CONNECT_TIMEOUT));
-  if (HAS(&o, F_LOW_SPEED_LIMIT) || t->reused)
-    SETOPT(L, t, CURLOPT_LOW_SPEED_LIMIT, HAS(&o, F_LOW_SPEED_LIMIT) ? (long)o.num[F_LOW_SPEED_LIMIT] : 0L);
-  if (HAS(&o, F_LOW_SPEED_TIME) || t->reused)
-    SETOPT(L, t, CURLOPT_LOW_SPEED_TIME, HAS(&o, F_LOW_SPEED_TIME) ? (long)o.num[F_LOW_SPEED_TIME] : 0L);
-  if (HAS(&o, F_MAX_RESPONSE_SIZE)) t->max_response = (curl_off_t)o.num[F_MAX_RESPONSE_SIZE];
-  if (HAS(&o, F_MAX_RESPONSE_SIZE) || t->reused)
-    SETOPT(L, t, CURLOPT_MAXFILESIZE_LARGE, HAS(&o, F_MAX_RESPONSE_SIZE) ? t->max_response : (curl_off_t)0);
-  t->hdrs.limit = HAS(&o, F_MAX_HEADER_SIZE) ? (size_t)o.num[F_MAX_HEADER_SIZE] : AUR_DEFAULT_MAX_HEADER_SIZE;
+         to_ms(HAS(o, F_CONNECT_TIMEOUT) ? o->num[F_CONNECT_TIMEOUT] : AUR_DEFAULT_CONNECT_TIMEOUT));
+  if (HAS(o, F_LOW_SPEED_LIMIT) || t->reused)
+    SETOPT(L, t, CURLOPT_LOW_SPEED_LIMIT, HAS(o, F_LOW_SPEED_LIMIT) ? (long)o->num[F_LOW_SPEED_LIMIT] : 0L);
+  if (HAS(o, F_LOW_SPEED_TIME) || t->reused)
+    SETOPT(L, t, CURLOPT_LOW_SPEED_TIME, HAS(o, F_LOW_SPEED_TIME) ? (long)o->num[F_LOW_SPEED_TIME] : 0L);
+  if (HAS(o, F_MAX_RESPONSE_SIZE)) t->max_response = (curl_off_t)o->num[F_MAX_RESPONSE_SIZE];
+  if (HAS(o, F_MAX_RESPONSE_SIZE) || t->reused)
+    SETOPT(L, t, CURLOPT_MAXFILESIZE_LARGE, HAS(o, F_MAX_RESPONSE_SIZE) ? t->max_response : (curl_off_t)0);
+  t->hdrs.limit = HAS(o, F_MAX_HEADER_SIZE) ? (size_t)o->num[F_MAX_HEADER_SIZE] : AUR_DEFAULT_MAX_HEADER_SIZE;
 
   /* libcurl silently sends a request again on a new connection when a reused one
    * dies before any answer byte; for a request that must not run twice (a POST
    * without an idempotency key) the caller asks for a fresh connection instead. */
-  if (HAS(&o, F_FRESH_CONNECT) && o.flag[F_FRESH_CONNECT]) {
+  if (HAS(o, F_FRESH_CONNECT) && o->flag[F_FRESH_CONNECT]) {
     SETOPT(L, t, CURLOPT_FRESH_CONNECT, 1L);
     t->plain = 0;
   }
-  SETOPT(L, t, CURLOPT_FOLLOWLOCATION, HAS(&o, F_FOLLOW_REDIRECTS) && o.flag[F_FOLLOW_REDIRECTS] ? 1L : 0L);
+  SETOPT(L, t, CURLOPT_FOLLOWLOCATION, HAS(o, F_FOLLOW_REDIRECTS) && o->flag[F_FOLLOW_REDIRECTS] ? 1L : 0L);
   SETOPT(L, t, CURLOPT_MAXREDIRS,
-         HAS(&o, F_MAX_REDIRECTS) ? (long)o.num[F_MAX_REDIRECTS] : (long)AUR_DEFAULT_MAX_REDIRECTS);
-  if (HAS(&o, F_USER_AGENT)) {
-    SETOPT(L, t, CURLOPT_USERAGENT, o.str[F_USER_AGENT]);
+         HAS(o, F_MAX_REDIRECTS) ? (long)o->num[F_MAX_REDIRECTS] : (long)AUR_DEFAULT_MAX_REDIRECTS);
+  if (HAS(o, F_USER_AGENT)) {
+    SETOPT(L, t, CURLOPT_USERAGENT, o->str[F_USER_AGENT]);
     t->set |= AUR_SET_USER_AGENT;
     t->plain = 0;
   }
-  if (HAS(&o, F_CAINFO)) {
-    SETOPT(L, t, CURLOPT_CAINFO, o.str[F_CAINFO]);
+  if (HAS(o, F_CAINFO)) {
+    SETOPT(L, t, CURLOPT_CAINFO, o->str[F_CAINFO]);
     t->set |= AUR_SET_CAINFO;
     t->plain = 0;
   }
-  if (HAS(&o, F_INSECURE)) t->set |= AUR_SET_INSECURE;
-  SETOPT(L, t, CURLOPT_SSL_VERIFYPEER, HAS(&o, F_INSECURE) && o.flag[F_INSECURE] ? 0L : 1L);
-  SETOPT(L, t, CURLOPT_SSL_VERIFYHOST, HAS(&o, F_INSECURE) && o.flag[F_INSECURE] ? 0L : 2L);
+  if (HAS(o, F_INSECURE)) t->set |= AUR_SET_INSECURE;
+  SETOPT(L, t, CURLOPT_SSL_VERIFYPEER, HAS(o, F_INSECURE) && o->flag[F_INSECURE] ? 0L : 1L);
+  SETOPT(L, t, CURLOPT_SSL_VERIFYHOST, HAS(o, F_INSECURE) && o->flag[F_INSECURE] ? 0L : 2L);
 }
 
 /* ---- Session defaults (the options of core.session{…}) ---- */
@@ -798,10 +811,109 @@ void aur_defaults_free(aur_defaults *d) {
   d->set = 0;
 }
 
+/* ---- TransferTemplate: the options many transfers share, read once ----
+ * core.transfer_template(opts) takes core.transfer's options but the ones each
+ * transfer sets itself (url, body, timeout, parts, stream, output_path); then
+ * core.transfer(template, url[, timeout[, body]]) makes a transfer from it without
+ * reading a table (the client keeps one per client and kind of request: about
+ * 5 k instructions a request less than an options table). */
+typedef struct aur_template {
+  transfer_opts o;          /* its strings point at `copies` */
+  char *copies[F_COUNT];    /* owned copies of the string options */
+  aur_header_list *headers; /* one reference, or NULL */
+} aur_template;
+
+#define PER_TRANSFER (1UL << F_URL | 1UL << F_BODY | 1UL << F_TIMEOUT | 1UL << F_PARTS | \
+                      1UL << F_STREAM | 1UL << F_OUTPUT_PATH)
+
+static void template_free(aur_template *tpl) {
+  int f;
+  if (tpl == NULL) return;
+  for (f = 0; f < F_COUNT; f++) free(tpl->copies[f]);
+  header_list_release(tpl->headers);
+  free(tpl);
+}
+
+static int template_new(lua_State *L) {
+  aur_template **box, *tpl;
+  int f;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  box = (aur_template **)lua_newuserdata(L, sizeof *box);
+  *box = NULL;
+  aur_setmetatable(L, AUR_TEMPLATE_MT);
+  tpl = *box = (aur_template *)calloc(1, sizeof **box); /* an error below: __gc frees it */
+  if (tpl == NULL) return luaL_error(L, "aurous: out of memory");
+  read_options(L, 1, ((1UL << F_COUNT) - 1) & ~PER_TRANSFER, "transfer template", &tpl->o);
+  for (f = 0; f < F_COUNT; f++) {
+    if (HAS(&tpl->o, f) && fields[f].kind == K_STRING) {
+      tpl->copies[f] = dup_string(L, tpl->o.str[f], tpl->o.len[f]);
+      tpl->o.str[f] = tpl->copies[f];
+    }
+  }
+  if (HAS(&tpl->o, F_METHOD) && (!is_token(tpl->o.str[F_METHOD], tpl->o.len[F_METHOD]) || tpl->o.len[F_METHOD] > 32))
+    field_error(L, "method", "an HTTP token expected");
+  if (HAS(&tpl->o, F_HEADERS)) { /* a HeaderList shared, or one made of the lines */
+    lua_getfield(L, 1, "headers");
+    tpl->headers = given_header_list(L, -1);
+    if (tpl->headers != NULL) {
+      tpl->headers->refs++;
+    } else {
+      tpl->headers = header_list_alloc(L);
+      append_header_lines(L, lua_gettop(L), &tpl->headers->lines); /* an error: __gc frees it */
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 2);
+  return 1;
+}
+
+/* __gc and __close: transfers made from a template need nothing of it after. */
+static int template_gc(lua_State *L) {
+  aur_template **box = (aur_template **)aur_checkclass(L, 1, AUR_TEMPLATE_MT);
+  template_free(*box);
+  *box = NULL;
+  return 0;
+}
+
+static int template_tostring(lua_State *L) {
+  aur_template **box = (aur_template **)aur_checkclass(L, 1, AUR_TEMPLATE_MT);
+  const aur_template *tpl = *box;
+  if (tpl == NULL) lua_pushliteral(L, "aurous.TransferTemplate (closed)");
+  else lua_pushfstring(L, "aurous.TransferTemplate (%s)", HAS(&tpl->o, F_METHOD) ? tpl->o.str[F_METHOD] : "GET");
+  return 1;
+}
+
+/* The options of core.transfer(template, url[, timeout[, body]]): the template's,
+ * and the arguments checked as the fields of an options table would be. */
+static void template_options(lua_State *L, const aur_template *tpl, aur_transfer *t, transfer_opts *o) {
+  static const int arg_field[] = { F_URL, F_TIMEOUT, F_BODY };
+  int i;
+  *o = tpl->o;
+  for (i = 0; i < 3; i++) {
+    if (i > 0 && lua_isnoneornil(L, 2 + i)) continue;
+    lua_pushvalue(L, 2 + i);
+    read_field(L, arg_field[i], o); /* the string stays at its argument's index */
+    lua_pop(L, 1);
+  }
+  if (tpl->headers != NULL) {
+    t->shared_headers = tpl->headers;
+    tpl->headers->refs++;
+  }
+}
+
 static int transfer_new(lua_State *L) {
   aur_transfer *t;
-  luaL_checktype(L, 1, LUA_TTABLE);
-  lua_settop(L, 1); /* the Transfer goes to index 2 */
+  aur_template **tpl = NULL;
+  transfer_opts o;
+  if (lua_type(L, 1) == LUA_TUSERDATA) {
+    tpl = (aur_template **)aur_checkclass(L, 1, AUR_TEMPLATE_MT);
+    if (*tpl == NULL) return luaL_argerror(L, 1, "a closed TransferTemplate");
+    lua_settop(L, 4); /* the Transfer goes to index 5 */
+  } else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1); /* the Transfer goes to index 2 */
+  }
   t = (aur_transfer *)lua_newuserdata(L, sizeof *t);
   memset(t, 0, sizeof *t);
   t->ref = LUA_NOREF;
@@ -811,8 +923,14 @@ static int transfer_new(lua_State *L) {
   t->easy = easy_take(L, t);
   if (t->easy == NULL) return luaL_error(L, "aurous: curl_easy_init failed");
   t->closed = 0;
-  configure(L, t, 1);
-  lua_settop(L, 2);
+  if (tpl != NULL) {
+    template_options(L, *tpl, t, &o);
+    configure(L, t, &o, 0);
+  } else {
+    read_options(L, 1, (1UL << F_COUNT) - 1, "transfer", &o);
+    configure(L, t, &o, 1);
+  }
+  lua_settop(L, tpl != NULL ? 5 : 2);
   return 1;
 }
 
@@ -973,16 +1091,27 @@ void aur_open_transfer(lua_State *L) {
     {"__tostring", header_list_tostring},
     {NULL, NULL}
   };
+  static const luaL_Reg template_methods[] = {
+    {"__gc", template_gc},
+    {"__tostring", template_tostring},
+    {NULL, NULL}
+  };
   aur_newclass(L, AUR_TRANSFER_MT, methods);
   aur_setclose(L, transfer_close);
   lua_pop(L, 1);
   aur_newclass(L, AUR_HEADER_LIST_MT, header_list_methods);
   aur_setclose(L, header_list_gc);
   lua_pop(L, 1);
+  aur_newclass(L, AUR_TEMPLATE_MT, template_methods);
+  aur_setclose(L, template_gc);
+  lua_pop(L, 1);
   lua_pushcfunction(L, header_list_new);
   lua_setfield(L, -2, "header_list");
+  lua_pushcfunction(L, template_new);
+  lua_setfield(L, -2, "transfer_template");
   aur_response_init(L);
-  lua_pushcfunction(L, transfer_new);
+  luaL_getmetatable(L, AUR_TEMPLATE_MT); /* its upvalue, for aur_checkclass */
+  lua_pushcclosure(L, transfer_new, 1);
   lua_setfield(L, -2, "transfer");
   lua_pushcfunction(L, aur_parse_headers);
   lua_setfield(L, -2, "parse_headers");

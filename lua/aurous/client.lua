@@ -94,9 +94,9 @@ end
 -- The API key of each client, kept out of the client table so that printing or
 -- inspecting a client (vim.inspect, serpent, debug dumps) never shows it.
 local secret_keys = setmetatable({}, { __mode = "k" })
--- The header lines of each client's plain requests, built once (a core HeaderList):
--- kept out of the client table too (they hold the key).
-local header_cache = setmetatable({}, { __mode = "k" })
+-- The transfer templates of each client's usual requests, built once (see
+-- Client:_template): kept out of the client table too (their headers hold the key).
+local template_cache = setmetatable({}, { __mode = "k" })
 
 local function default_logger()
   local level = os.getenv("AUROUS_LOG")
@@ -160,7 +160,7 @@ function client.new(opts)
     if not ok then error(tostring(herr), 2) end
   end
   self.extra_headers = util.copy(o.headers)
-  header_cache[self] = {} -- "bare" / "json" / "empty" → the header lines of a plain request
+  template_cache[self] = {} -- method → request kind → core TransferTemplate
   if self.insecure then
     local warn = self.log or function(line) io.stderr:write(line, "\n") end
     warn("aurous: WARNING: TLS certificate verification is disabled (insecure = true)")
@@ -332,21 +332,52 @@ function Client:_headers(req, opts, has_body, idem_key)
   return headers
 end
 
--- The core transfer options of a request (`header_list`: "Name: value" lines or a
--- core HeaderList);
--- each attempt sets its own `timeout`. `fresh_connect` when the request must not
--- run twice: libcurl silently resends on a reused connection that died first.
-function Client:_transfer_options(method, url, body, req, header_list, fresh_connect)
+-- The core transfer options the client's requests share (`header_list`: "Name: value"
+-- lines or a core HeaderList). `fresh_connect` when the request must not run twice:
+-- libcurl silently resends on a reused connection that died first.
+function Client:_shared_options(method, header_list, fresh_connect)
   return {
-    method = method, url = url, headers = header_list, body = body, parts = req.parts,
-    stream = req.stream and true or nil, output_path = req.output_path,
-    connect_timeout = self.connect_timeout,
-    max_response_size = req.max_response_size or self.max_response_size,
+    method = method, headers = header_list,
+    connect_timeout = self.connect_timeout, max_response_size = self.max_response_size,
     low_speed_limit = self._low_speed_limit, low_speed_time = self._low_speed_time,
     max_header_size = self.max_header_size,
     insecure = self.insecure or nil, cainfo = self.cainfo,
     fresh_connect = fresh_connect or nil,
   }
+end
+
+-- The core transfer options of one request: the shared ones, its URL and body or
+-- parts, stream or output file; each attempt sets its own `timeout`.
+function Client:_transfer_options(method, url, body, req, header_list, fresh_connect)
+  local o = self:_shared_options(method, header_list, fresh_connect)
+  o.url, o.body, o.parts, o.output_path = url, body, req.parts, req.output_path
+  o.stream = req.stream and true or nil
+  o.max_response_size = req.max_response_size or self.max_response_size
+  return o
+end
+
+local FRESH = { bare = "bare, fresh", json = "json, fresh", empty = "empty, fresh" }
+
+-- The core TransferTemplate of a usual request (the client's own headers; no parts,
+-- stream or output file), built once per client, method, body shape and
+-- fresh_connect: a transfer made from it reads no options table. The client's
+-- options are read once, as its headers are.
+function Client:_template(req, method, has_body, fresh_connect)
+  local shape = has_body and "json" or (BODY_METHODS[method] and "empty" or "bare")
+  local kind = fresh_connect and FRESH[shape] or shape
+  local by_method = template_cache[self]
+  local templates = by_method[method]
+  if not templates then
+    templates = {}
+    by_method[method] = templates
+  end
+  local template = templates[kind]
+  if not template then
+    local lines = header_lines(self:_headers(req, NO_OPTIONS, has_body))
+    template = core.transfer_template(self:_shared_options(method, lines, fresh_connect))
+    templates[kind] = template
+  end
+  return template
 end
 
 -- What a finished attempt of a decoded call means: `result, nil` or `nil, err`.
@@ -394,10 +425,9 @@ function Client:send(req)
   return send_checked(self, req)
 end
 
--- Client:send after its URL scan; Client:call comes here directly, its path being
--- an endpoint's constant with checked and escaped values (the scan, a Lua pattern
--- over every byte, was about 1.5 % of a small request).
-send_checked = function(self, req)
+-- The per-call options of `req`, checked: `opts, key` (the idempotency key that
+-- opts.idempotency_key or a header gives, if any), or `nil, err`.
+local function call_options(req)
   local opts, oerr = check_options(req.opts, CALL_OPTIONS, "opts")
   if not opts then return nil, oerr end
   if opts.headers then
@@ -431,6 +461,18 @@ send_checked = function(self, req)
     if NON_NEGATIVE[name] and (v ~= v or v < 0) then return nil, errors.argument("opts." .. name, "must be a non-negative number") end
     if name == "max_retries" and v == math.huge then return nil, errors.argument("opts.max_retries", "must be finite") end
   end
+  return opts, given_key
+end
+
+-- Client:send after its URL scan; Client:call comes here directly, its path being
+-- an endpoint's constant with checked and escaped values (the scan, a Lua pattern
+-- over every byte, was about 1.5 % of a small request).
+send_checked = function(self, req)
+  local opts, given_key = NO_OPTIONS, nil
+  if req.opts ~= nil then
+    opts, given_key = call_options(req)
+    if not opts then return nil, given_key end
+  end
   local url = req.url or (self.base_url .. req.path)
   if req.query and next(req.query) then url = url .. "?" .. util.query(req.query) end
   local body = req.body
@@ -444,24 +486,17 @@ send_checked = function(self, req)
   if req.idempotent then
     idem_key = given_key or util.uuid4() -- once per logical request, reused by every retry
   end
-  local headers, header_list
-  if req.anonymous or opts.headers or opts.version or idem_key then
-    headers = self:_headers(req, opts, has_body, idem_key)
-    header_list = header_lines(headers)
-  else
-    -- the usual request: the client's own headers, checked and converted once per client
-    local shape = has_body and "json" or ((BODY_METHODS[req.method] and not req.parts) and "empty" or "bare")
-    local cache = header_cache[self]
-    header_list = cache[shape]
-    if not header_list then
-      header_list = core.header_list(header_lines(self:_headers(req, opts, has_body)))
-      cache[shape] = header_list
-    end
-  end
-
   local method = req.method or "GET"
   local safe = not req.once and (req.retry_safe or idem_key ~= nil or method == "GET" or method == "HEAD"
     or method == "PUT" or method == "DELETE" or method == "PATCH")
+  local headers, topts, template
+  if req.anonymous or opts.headers or opts.version or idem_key or req.parts or req.stream or req.output_path
+      or req.max_response_size then
+    headers = self:_headers(req, opts, has_body, idem_key)
+    topts = self:_transfer_options(method, url, body, req, header_lines(headers), not safe)
+  else
+    template = self:_template(req, method, has_body, not safe) -- the usual request
+  end
   local max_retries = math.floor(opts.max_retries or self.max_retries)
   local timeout = opts.timeout or self.timeout
   local deadline_s = opts.deadline or self.deadline
@@ -471,7 +506,6 @@ send_checked = function(self, req)
   local logging = self.log ~= nil
   local shown_url = logging and redacted_url(url)
   if logging and not headers then headers = self:_headers(req, opts, has_body, idem_key) end
-  local topts = self:_transfer_options(method, url, body, req, header_list, not safe)
   local last_err
   while true do
     attempt = attempt + 1
@@ -494,9 +528,14 @@ send_checked = function(self, req)
       self:_log("aurous: %s %s attempt %d/%s (timeout %gs)%s", method, shown_url, attempt, max_retries + 1,
         attempt_timeout, attempt == 1 and (" headers: " .. redacted_headers(headers)) or "")
     end
-    local t0 = core.now()
-    topts.timeout = attempt_timeout
-    local transfer = core.transfer(topts)
+    local t0 = logging and core.now()
+    local transfer
+    if template then
+      transfer = core.transfer(template, url, attempt_timeout, body)
+    else
+      topts.timeout = attempt_timeout
+      transfer = core.transfer(topts)
+    end
     -- a handler that raises (or a task cancel) propagates; the transfer is then collected
     local resp, terr = loop.perform(transfer, req.handlers, not req.raw)
     local status, reply_body, raw_headers, request_id, api_version, replayed

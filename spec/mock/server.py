@@ -1668,7 +1668,8 @@ def log_entry(req):
     return {"method": req.method, "path": req.path, "raw_path": req.handler.path, "query": req.query,
             "headers": dict(req.headers),
             "body_text": text, "body_size": len(body), "json": js, "multipart": mp or [],
-            "time": time.time(), "request_id": req.request_id}
+            "time": time.time(), "request_id": req.request_id,
+            "client_port": req.handler.client_address[1]}
 
 
 class Handler(BaseHTTPRequestHandler):
