@@ -33,6 +33,14 @@ extern size_t aur_json_split_bytes;
  * member names (json_decode.c); the fuzz target turns it off to compare. */
 extern int aur_json_key_cache;
 
+/* A string literal (member name or value): the decoder pushes it from the text
+ * and gives cJSON an empty one in its place (no copy by cJSON). */
+typedef struct aur_json_string {
+  size_t start;            /* offset of its first byte, after the opening quote */
+  size_t len;              /* bytes up to the closing quote, escapes as written */
+  int escaped;             /* holds a backslash: decoded by aur_json_unescape */
+} aur_json_string;
+
 typedef struct aur_json_big {
   size_t start;            /* offset of its '[' or '{' */
   size_t count;            /* elements (members) */
@@ -41,9 +49,8 @@ typedef struct aur_json_big {
 typedef struct aur_json_scan {
   aur_json_number *numbers; /* one per number token */
   size_t nnumbers, numbers_cap;
-  size_t *nul_strings;      /* ordinals (keys and values alike) of strings holding \u0000 */
-  size_t nnul, nul_cap;
-  size_t *nul_offsets;      /* where each of those strings starts (its opening quote) */
+  aur_json_string *strings; /* one per string literal, member names and values alike */
+  size_t nstrings, strings_cap;
   size_t *blanked;          /* (offset, length) pairs of the number literals whose value
                                the scan holds (every AUR_NUM_INTEGER but "0", every
                                AUR_NUM_LONG): the decoder blanks them out of cJSON's copy */

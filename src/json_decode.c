@@ -1,7 +1,10 @@
 /* json_decode.c: JSON text to Lua values. The strict scan (json_validate.c)
- * runs first; cJSON then builds trees that are converted here (one tree for the
- * whole text, or one per element of a container over AUR_JSON_SPLIT_BYTES,
- * which this file walks itself). Decoded
+ * runs first and records every string literal and the value of most numbers;
+ * cJSON then builds trees of a copy of the text in which those strings are
+ * empty and those numbers "0" (so it copies no string and converts no number
+ * the scan has read), and the trees are converted here, strings and numbers
+ * taken from the scan's records (one tree for the whole text, or one per element
+ * of a container over AUR_JSON_SPLIT_BYTES, which this file walks itself). Decoded
  * arrays and objects carry marker metatables so they encode back as they came.
  * Also registers the codec's module fields (aur_open_json). */
 #include <stddef.h>
@@ -144,8 +147,9 @@ typedef struct decode_state {
   int busy;
   arena nodes;      /* cJSON's trees live here: never cJSON_Delete'd */
   aur_json_scan scan;
-  char *tmp;        /* scratch for strings holding \u0000 */
-  char *patched;    /* cJSON's copy of the text, known numbers blanked (scan.blanked) */
+  char *tmp;        /* scratch for long strings with escapes */
+  size_t tmp_cap;
+  char *patched;    /* cJSON's copy of the text: strings emptied, known numbers blanked */
   size_t patched_cap;
   key_cache keys[KEY_CACHE_DEPTH];
 } decode_state;
@@ -164,13 +168,14 @@ static void patched_free(decode_state *st) {
 static void state_clear(decode_state *st) {
   st->busy = 0;
   arena_clear(&st->nodes, 1);
-  if (st->scan.numbers_cap > SCAN_KEEP_MAX || st->scan.nul_cap > SCAN_KEEP_MAX ||
+  if (st->scan.numbers_cap > SCAN_KEEP_MAX || st->scan.strings_cap > SCAN_KEEP_MAX ||
       st->scan.blanked_cap > SCAN_KEEP_MAX || st->scan.big_cap > SCAN_KEEP_MAX)
     aur_json_scan_free(&st->scan);
   else
     aur_json_scan_reset(&st->scan);
   free(st->tmp);
   st->tmp = NULL;
+  st->tmp_cap = 0;
   if (st->patched_cap > ARENA_SPARE_MAX) patched_free(st);
 }
 
@@ -197,55 +202,54 @@ typedef struct converter {
   const char *text;
   size_t len;
   const char *parse_text;   /* what cJSON reads: text, or its patched copy */
-  size_t next_number, next_string, next_nul, next_big;
+  size_t next_number, next_string, next_big;
   int array_mt, object_mt;  /* stack indices of the marker metatables */
   struct key_cache *keys;   /* for the next object converted: its siblings' keys */
   int key_depth;            /* arrays converted with a key cache, nested */
 } converter;
 
-/* Scratch room for one string decoded from the source (at most the text's length). */
-static char *scratch(converter *c) {
-  if (c->st->tmp == NULL) {
-    c->st->tmp = malloc(c->len + 1);
-    if (c->st->tmp == NULL) luaL_error(c->L, "out of memory");
+/* Scratch room for one string decoded from the text (n: its length as written,
+ * which its decoded length never exceeds). */
+static char *scratch(converter *c, size_t n) {
+  if (c->st->tmp_cap < n) {
+    char *grown = (char *)realloc(c->st->tmp, n);
+    if (grown == NULL) luaL_error(c->L, "out of memory");
+    c->st->tmp = grown;
+    c->st->tmp_cap = n;
   }
   return c->st->tmp;
 }
 
-static void push_string(converter *c, const char *value) {
-  lua_State *L = c->L;
-  size_t ordinal = c->next_string++;
-  aur_json_scan *scan = &c->st->scan;
-  if (c->next_nul < scan->nnul && scan->nul_strings[c->next_nul] == ordinal) {
-    /* cJSON keeps C strings, which end at the first NUL: decode from the source */
-    size_t n = aur_json_unescape(c->text, c->len, scan->nul_offsets[c->next_nul], scratch(c));
-    c->next_nul++;
-    lua_pushlstring(L, c->st->tmp, n);
-    return;
+/* Pushes the next string of the document (cJSON holds an empty one in its place)
+ * from the text: as it is, or decoded when it has escapes. */
+static void push_string(converter *c) {
+  const aur_json_string *s;
+  if (c->next_string >= c->st->scan.nstrings) luaL_error(c->L, "aurous.core: internal error: JSON strings out of step");
+  s = &c->st->scan.strings[c->next_string++];
+  if (!s->escaped) {
+    lua_pushlstring(c->L, c->text + s->start, s->len);
+  } else {
+    char small[256];
+    char *b = s->len <= sizeof small ? small : scratch(c, s->len);
+    lua_pushlstring(c->L, b, aur_json_unescape(c->text, c->len, s->start - 1, b));
   }
-  /* pushlstring: lua_pushstring would also probe 5.4's string cache with a
-   * strcmp, which never hits for arena strings */
-  if (value == NULL) lua_pushliteral(L, "");
-  else lua_pushlstring(L, value, strlen(value));
 }
 
-/* Pushes member name number m of an object (cJSON's copy: name) through keys. */
-static void push_key_cached(converter *c, key_cache *keys, int m, const char *name) {
+/* Pushes member name number m of an object (the next string) through keys. */
+static void push_key_cached(converter *c, key_cache *keys, int m) {
   lua_State *L = c->L;
-  aur_json_scan *scan = &c->st->scan;
-  int holds_nul = c->next_nul < scan->nnul && scan->nul_strings[c->next_nul] == c->next_string;
-  if (m < keys->n && name != NULL && !holds_nul) {
-    const char *cached = keys->name[m];
-    size_t i, n = keys->len[m];
-    for (i = 0; i < n && cached[i] == name[i]; i++) {}
-    if (i == n && name[n] == '\0') {
+  const aur_json_string *s;
+  if (c->next_string < c->st->scan.nstrings) { /* else push_string raises */
+    s = &c->st->scan.strings[c->next_string];
+    if (m < keys->n && !s->escaped && keys->len[m] == s->len && memcmp(keys->name[m], c->text + s->start, s->len) == 0) {
       c->next_string++;
       lua_rawgeti(L, keys->anchor, m + 1);
       return;
     }
   }
-  push_string(c, name);
-  if (m < KEY_CACHE_MAX && m <= keys->n && !holds_nul) {
+  push_string(c);
+  s = &c->st->scan.strings[c->next_string - 1];
+  if (m < KEY_CACHE_MAX && m <= keys->n && !s->escaped) {
     keys->name[m] = lua_tolstring(L, -1, &keys->len[m]);
     lua_pushvalue(L, -1);
     lua_rawseti(L, keys->anchor, m + 1);
@@ -297,7 +301,7 @@ static void push_value(converter *c, const cJSON *item) {
       return;
     }
     case cJSON_String:
-      push_string(c, item->valuestring);
+      push_string(c);
       return;
     case cJSON_Array: {
       int i = 0;
@@ -335,8 +339,8 @@ static void push_value(converter *c, const cJSON *item) {
       lua_setmetatable(L, -2);
       for (child = item->child; child != NULL; child = child->next, m++) {
         /* the key comes first in the text */
-        if (keys != NULL) push_key_cached(c, keys, m, child->string);
-        else push_string(c, child->string);
+        if (keys != NULL) push_key_cached(c, keys, m);
+        else push_string(c);
         push_value(c, child);
         lua_rawset(L, -3); /* a repeated key: the last one wins */
       }
@@ -359,17 +363,11 @@ static size_t skip_ws_at(const char *s, size_t pos) {
 
 static int convert_value(converter *c, size_t *pos);
 
-/* A member name of a walked object, decoded from the source (it may hold \u0000). */
+/* A member name of a walked object, at text[*pos]; moves *pos past it. */
 static void push_key(converter *c, size_t *pos) {
-  char small[128];
-  size_t n, end, raw = 0;
-  aur_json_scan *scan = &c->st->scan;
-  if (c->next_nul < scan->nnul && scan->nul_strings[c->next_nul] == c->next_string) c->next_nul++;
-  c->next_string++;
-  for (end = *pos + 1; c->text[end] != '"'; end += c->text[end] == '\\' ? 2 : 1) raw++;
-  n = aur_json_unescape(c->text, c->len, *pos, raw <= sizeof small ? small : scratch(c));
-  lua_pushlstring(c->L, raw <= sizeof small ? small : c->st->tmp, n);
-  *pos = end + 1;
+  size_t i = c->next_string;
+  push_string(c); /* checks i */
+  *pos = c->st->scan.strings[i].start + c->st->scan.strings[i].len + 1;
 }
 
 static int convert_container(converter *c, size_t *pos) {
@@ -479,8 +477,9 @@ static int json_decode(lua_State *L) {
     lua_concat(L, 3);
     return 2;
   }
-  if (st->scan.nblanked > 0) {
-    /* blank each number the scan read to "0   …" (whitespace may follow a token) */
+  if (st->scan.nblanked > 0 || st->scan.nstrings > 0) {
+    /* cJSON reads a copy with each string emptied to "" and each number the scan
+     * read blanked to "0", spaces after them (whitespace may follow a token) */
     size_t i;
     if (st->patched_cap < len + 1) {
       patched_free(st);
@@ -497,13 +496,20 @@ static int json_decode(lua_State *L) {
       st->patched[at] = '0';
       if (n > 1) memset(st->patched + at + 1, ' ', n - 1);
     }
+    for (i = 0; i < st->scan.nstrings; i++) {
+      const aur_json_string *s = &st->scan.strings[i];
+      if (s->len > 0) {
+        st->patched[s->start] = '"';
+        memset(st->patched + s->start + 1, ' ', s->len); /* up to the closing quote */
+      }
+    }
   }
   c.L = L;
   c.st = st;
   c.text = text;
   c.len = len;
-  c.parse_text = st->scan.nblanked > 0 ? st->patched : text;
-  c.next_number = c.next_string = c.next_nul = c.next_big = 0;
+  c.parse_text = st->scan.nblanked > 0 || st->scan.nstrings > 0 ? st->patched : text;
+  c.next_number = c.next_string = c.next_big = 0;
   c.keys = NULL;
   c.key_depth = 0;
   top = lua_gettop(L) - 4; /* below the function and its three arguments */

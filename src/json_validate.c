@@ -14,7 +14,6 @@
 typedef struct {
   const unsigned char *s, *end;
   int depth, max_depth;
-  size_t string_ordinal;
   aur_json_scan *scan;
 } scanner;
 
@@ -68,19 +67,17 @@ static int push_blanked(aur_json_scan *scan, size_t at, size_t n) {
   return 1;
 }
 
-static int push_nul_string(aur_json_scan *scan, size_t ordinal, size_t offset) {
-  size_t cap = scan->nul_cap; /* the two arrays share it */
-  size_t *a = reserve(scan->nul_strings, &cap, scan->nnul + 1, sizeof *a, 8);
-  if (a == NULL) return 0;
-  scan->nul_strings = a;
-  cap = scan->nul_cap;
-  a = reserve(scan->nul_offsets, &cap, scan->nnul + 1, sizeof *a, 8);
-  if (a == NULL) return 0;
-  scan->nul_offsets = a;
-  scan->nul_cap = cap;
-  scan->nul_strings[scan->nnul] = ordinal;
-  scan->nul_offsets[scan->nnul] = offset;
-  scan->nnul++;
+static int push_string(aur_json_scan *scan, size_t start, size_t len, int escaped) {
+  aur_json_string *s;
+  if (scan->nstrings == scan->strings_cap) {
+    s = reserve(scan->strings, &scan->strings_cap, scan->nstrings + 1, sizeof *s, 64);
+    if (s == NULL) return 0;
+    scan->strings = s;
+  }
+  s = &scan->strings[scan->nstrings++];
+  s->start = start;
+  s->len = len;
+  s->escaped = escaped;
   return 1;
 }
 
@@ -172,9 +169,8 @@ static const unsigned char *skip_plain(const unsigned char *p, const unsigned ch
 }
 
 static const unsigned char *scan_string(scanner *sc, const unsigned char *p) {
-  const unsigned char *start = p, *end = sc->end;
-  size_t ordinal = sc->string_ordinal++;
-  int has_nul = 0;
+  const unsigned char *start = p + 1, *end = sc->end;
+  int escaped = 0;
   p++; /* opening quote */
   for (;;) {
     unsigned char c;
@@ -183,6 +179,7 @@ static const unsigned char *scan_string(scanner *sc, const unsigned char *p) {
     if (c == '"') break;
     if (c == '\\') {
       unsigned char e;
+      escaped = 1;
       if (end - p < 2) return fail(sc, p, "unterminated escape");
       e = p[1];
       if (e == 'u') {
@@ -198,7 +195,6 @@ static const unsigned char *scan_string(scanner *sc, const unsigned char *p) {
           if (lo < 0xDC00 || lo > 0xDFFF) return fail(sc, escape, "high surrogate not followed by a low surrogate");
           p += 6;
         }
-        if (u == 0) has_nul = 1;
         continue;
       }
       if (e != '"' && e != '\\' && e != '/' && e != 'b' && e != 'f' && e != 'n' && e != 'r' && e != 't')
@@ -213,7 +209,7 @@ static const unsigned char *scan_string(scanner *sc, const unsigned char *p) {
       p += n;
     }
   }
-  if (has_nul && !push_nul_string(sc->scan, ordinal, (size_t)(start - sc->s))) return fail(sc, p, "out of memory");
+  if (!push_string(sc->scan, (size_t)(start - sc->s), (size_t)(p - start), escaped)) return fail(sc, p, "out of memory");
   return p + 1;
 }
 
@@ -351,7 +347,6 @@ int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *s
   sc.end = sc.s + len;
   sc.depth = 0;
   sc.max_depth = max_depth;
-  sc.string_ordinal = 0;
   sc.scan = scan;
   if (*sc.end != '\0') return fail(&sc, sc.end, "internal error: text not NUL-terminated") != NULL;
   p = skip_ws(sc.s);
@@ -363,15 +358,14 @@ int aur_json_validate(const char *s, size_t len, int max_depth, aur_json_scan *s
 }
 
 void aur_json_scan_reset(aur_json_scan *scan) {
-  scan->nnumbers = scan->nnul = scan->nblanked = scan->nbig = 0;
+  scan->nnumbers = scan->nstrings = scan->nblanked = scan->nbig = 0;
   scan->error = NULL;
   scan->error_pos = 0;
 }
 
 void aur_json_scan_free(aur_json_scan *scan) {
   free(scan->numbers);
-  free(scan->nul_strings);
-  free(scan->nul_offsets);
+  free(scan->strings);
   free(scan->blanked);
   scan->blanked = NULL;
   free(scan->big);
@@ -379,9 +373,8 @@ void aur_json_scan_free(aur_json_scan *scan) {
   scan->big_cap = 0;
   scan->nblanked = scan->blanked_cap = 0;
   scan->numbers = NULL;
-  scan->nul_strings = NULL;
-  scan->nul_offsets = NULL;
-  scan->nnumbers = scan->numbers_cap = scan->nnul = scan->nul_cap = 0;
+  scan->strings = NULL;
+  scan->nnumbers = scan->numbers_cap = scan->nstrings = scan->strings_cap = 0;
   aur_json_scan_reset(scan);
 }
 

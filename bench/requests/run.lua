@@ -5,15 +5,17 @@
 -- round; a ratio is taken within a round (same minute, same machine state) and
 -- the median over rounds is reported. nginx and the contenders run on one CPU
 -- (B.pin: the wakeup of another CPU made most of the noise; AUROUS_BENCH_PIN=0
--- lets the scheduler place them).
+-- lets the scheduler place them). 21 rounds: with 7, the median of the same two
+-- builds moved by ±0.04 from run to run, more than the last changes showed (the
+-- requests part then takes about 4 minutes).
 --
---   lua bench/requests/run.lua      (env: AUROUS_BENCH_ROUNDS=7, AUROUS_BENCH_N=2000)
+--   lua bench/requests/run.lua      (env: AUROUS_BENCH_ROUNDS=21, AUROUS_BENCH_N=2000)
 package.path = "bench/lib/?.lua;bench/?.lua;" .. package.path
 local B = require("bench")
 local F = require("fixtures")
 local server = require("requests.server")
 
-local ROUNDS = tonumber(os.getenv("AUROUS_BENCH_ROUNDS") or "") or 7
+local ROUNDS = tonumber(os.getenv("AUROUS_BENCH_ROUNDS") or "") or 21
 local N = tonumber(os.getenv("AUROUS_BENCH_N") or "") or 2000
 local N_POPEN = math.max(20, math.floor(N / 10)) -- one process per request: ~100x slower
 local WARMUP = 200

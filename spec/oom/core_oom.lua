@@ -69,6 +69,36 @@ describe("Session out of memory", function()
     end
   end)
 
+  it("a TransferTemplate and a transfer made from it free what they hold, whichever allocation fails", function()
+    local made, failed = 0, 0
+    local url = srv:url("/echo")
+    local function make() -- the options tables first: the allocations counted are the core's
+      local opts = { method = "POST", headers = { "X-A: 1", "X-B: 2" }, user_agent = "oom/1", connect_timeout = 5 }
+      return function()
+        return core.transfer(core.transfer_template(opts), url, 5, "body")
+      end
+    end
+    for k = 1, 8 do
+      local attempt = make()
+      oom.fail_after(k)
+      local ok, err = pcall(attempt)
+      oom.fail_after(0)
+      if ok then
+        made = made + 1
+        local resp = assert(err:perform()) -- err: the transfer
+        assert.equal(200, resp.status)
+        err:close()
+      else
+        failed = failed + 1
+        assert.matches("memory", tostring(err))
+      end
+    end
+    -- valgrind (scripts/run-valgrind) reports what a failed one would have left
+    assert.truthy(failed > 0, "no allocation failed")
+    assert.truthy(made > 0, "no template was made")
+    collectgarbage()
+  end)
+
   it("add leaves nothing set on the transfer when it runs out of memory", function()
     local s = core.session()
     local added, hit = {}, nil
