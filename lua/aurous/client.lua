@@ -352,7 +352,7 @@ function Client:_transfer_options(method, url, body, req, header_list, fresh_con
   local o = self:_shared_options(method, header_list, fresh_connect)
   o.url, o.body, o.parts, o.output_path = url, body, req.parts, req.output_path
   o.stream = req.stream and true or nil
-  o.max_response_size = req.max_response_size or self.max_response_size
+  if req.max_response_size then o.max_response_size = req.max_response_size end
   return o
 end
 
