@@ -191,6 +191,9 @@ describe("aurous.core HTTP", function()
       ok, err = pcall(core.transfer, core.header_list{}, "http://x/")
       assert.is_false(ok)
       assert.matches("aurous.TransferTemplate expected", err)
+      ok, err = pcall(core.transfer, nil)
+      assert.is_false(ok)
+      assert.matches("options table or TransferTemplate expected, got nil", err)
       -- a shared HeaderList stays the program's: the template holds its own reference
       local list = core.header_list{ "X-Aurous-Test: shared" }
       local with_list = core.transfer_template{ headers = list }
@@ -646,6 +649,7 @@ describe("aurous.core HTTP", function()
 
     it("checks its options", function()
       assert.has_error(function() core.session{ colour = 1 } end, "unknown session option 'colour'")
+      assert.has_error(function() core.session{ url = "http://x/" } end, "'url' is not a session option")
       assert.has_error(function() core.session{ timeout = "1" } end)
       assert.has_error(function() core.session{ user_agent = "a\nb" } end)
       assert.has_error(function() core.session("x") end)

@@ -37,9 +37,12 @@ extern int aur_json_key_cache;
  * and gives cJSON an empty one in its place (no copy by cJSON). */
 typedef struct aur_json_string {
   size_t start;            /* offset of its first byte, after the opening quote */
-  size_t len;              /* bytes up to the closing quote, escapes as written */
-  int escaped;             /* holds a backslash: decoded by aur_json_unescape */
+  size_t packed;           /* its length up to the closing quote, escapes as written,
+                              << 1, | 1 when it holds a backslash (16-byte records:
+                              a document of short strings has many) */
 } aur_json_string;
+#define AUR_JSON_STRING_LEN(s) ((s)->packed >> 1)
+#define AUR_JSON_STRING_ESCAPED(s) ((int)((s)->packed & 1))
 
 typedef struct aur_json_big {
   size_t start;            /* offset of its '[' or '{' */
@@ -72,8 +75,9 @@ void aur_json_scan_free(aur_json_scan *scan);
 void aur_json_scan_reset(aur_json_scan *scan);
 
 /* Decodes the JSON string literal starting at s[at] (its opening quote) into b,
- * which must hold at least as many bytes as the literal; returns the decoded
- * length. Only called on literals the scan accepted. */
+ * which must hold at least as many bytes as the literal's content as written
+ * (escapes never decode longer); returns the decoded length. Only called on
+ * literals the scan accepted. */
 size_t aur_json_unescape(const char *s, size_t len, size_t at, char *b);
 
 /* json_encode.c: adds json_encode to the module table at the top of the stack. */

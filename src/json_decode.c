@@ -226,11 +226,11 @@ static void push_string(converter *c) {
   const aur_json_string *s;
   if (c->next_string >= c->st->scan.nstrings) luaL_error(c->L, "aurous.core: internal error: JSON strings out of step");
   s = &c->st->scan.strings[c->next_string++];
-  if (!s->escaped) {
-    lua_pushlstring(c->L, c->text + s->start, s->len);
+  if (!AUR_JSON_STRING_ESCAPED(s)) {
+    lua_pushlstring(c->L, c->text + s->start, AUR_JSON_STRING_LEN(s));
   } else {
     char small[256];
-    char *b = s->len <= sizeof small ? small : scratch(c, s->len);
+    char *b = AUR_JSON_STRING_LEN(s) <= sizeof small ? small : scratch(c, AUR_JSON_STRING_LEN(s));
     lua_pushlstring(c->L, b, aur_json_unescape(c->text, c->len, s->start - 1, b));
   }
 }
@@ -241,7 +241,8 @@ static void push_key_cached(converter *c, key_cache *keys, int m) {
   const aur_json_string *s;
   if (c->next_string < c->st->scan.nstrings) { /* else push_string raises */
     s = &c->st->scan.strings[c->next_string];
-    if (m < keys->n && !s->escaped && keys->len[m] == s->len && memcmp(keys->name[m], c->text + s->start, s->len) == 0) {
+    if (m < keys->n && !AUR_JSON_STRING_ESCAPED(s) && keys->len[m] == AUR_JSON_STRING_LEN(s) &&
+        memcmp(keys->name[m], c->text + s->start, keys->len[m]) == 0) {
       c->next_string++;
       lua_rawgeti(L, keys->anchor, m + 1);
       return;
@@ -249,7 +250,7 @@ static void push_key_cached(converter *c, key_cache *keys, int m) {
   }
   push_string(c);
   s = &c->st->scan.strings[c->next_string - 1];
-  if (m < KEY_CACHE_MAX && m <= keys->n && !s->escaped) {
+  if (m < KEY_CACHE_MAX && m <= keys->n && !AUR_JSON_STRING_ESCAPED(s)) {
     keys->name[m] = lua_tolstring(L, -1, &keys->len[m]);
     lua_pushvalue(L, -1);
     lua_rawseti(L, keys->anchor, m + 1);
@@ -367,7 +368,7 @@ static int convert_value(converter *c, size_t *pos);
 static void push_key(converter *c, size_t *pos) {
   size_t i = c->next_string;
   push_string(c); /* checks i */
-  *pos = c->st->scan.strings[i].start + c->st->scan.strings[i].len + 1;
+  *pos = c->st->scan.strings[i].start + AUR_JSON_STRING_LEN(&c->st->scan.strings[i]) + 1;
 }
 
 static int convert_container(converter *c, size_t *pos) {
@@ -498,9 +499,9 @@ static int json_decode(lua_State *L) {
     }
     for (i = 0; i < st->scan.nstrings; i++) {
       const aur_json_string *s = &st->scan.strings[i];
-      if (s->len > 0) {
+      if (AUR_JSON_STRING_LEN(s) > 0) {
         st->patched[s->start] = '"';
-        memset(st->patched + s->start + 1, ' ', s->len); /* up to the closing quote */
+        memset(st->patched + s->start + 1, ' ', AUR_JSON_STRING_LEN(s)); /* up to the closing quote */
       }
     }
   }

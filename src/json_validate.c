@@ -1,8 +1,8 @@
 /* json_validate.c: the strict RFC 8259 scan that runs before cJSON.
  * cJSON alone accepts leading zeros, "2.", ".e1", raw control characters in
  * strings, bad \u escapes and more; this scan rejects all of that, validates
- * UTF-8, bounds the nesting, and records what the conversion needs (exact
- * integers, strings holding \u0000) in document order. */
+ * UTF-8, bounds the nesting, and records what the conversion needs (where each
+ * string is and whether it has escapes, exact integers) in document order. */
 #include <stdlib.h>
 #include <string.h>
 #include "json.h"
@@ -69,6 +69,7 @@ static int push_blanked(aur_json_scan *scan, size_t at, size_t n) {
 
 static int push_string(aur_json_scan *scan, size_t start, size_t len, int escaped) {
   aur_json_string *s;
+  if (len > ((size_t)-1 >> 1)) return 0; /* cannot happen: no string is half the address space */
   if (scan->nstrings == scan->strings_cap) {
     s = reserve(scan->strings, &scan->strings_cap, scan->nstrings + 1, sizeof *s, 64);
     if (s == NULL) return 0;
@@ -76,8 +77,7 @@ static int push_string(aur_json_scan *scan, size_t start, size_t len, int escape
   }
   s = &scan->strings[scan->nstrings++];
   s->start = start;
-  s->len = len;
-  s->escaped = escaped;
+  s->packed = len << 1 | (escaped ? 1u : 0u);
   return 1;
 }
 

@@ -117,10 +117,10 @@ int aur_headers_feed(aur_headers *h, const char *line, size_t len) {
     if (h->count == 0) return AUR_HDR_OK;
     f = &h->fields[h->count - 1];
     if (!f->folded) { /* its value moves to text, where the continuation joins it */
-      size_t from = f->value;
-      f->value = h->text.len;
+      size_t to = h->text.len;
+      if (aur_buf_append(&h->text, h->raw.data + f->value, f->value_len) != 0) return AUR_HDR_NOMEM;
+      f->value = to;
       f->folded = 1;
-      if (aur_buf_append(&h->text, h->raw.data + from, f->value_len) != 0) return AUR_HDR_NOMEM;
     }
     if (f->value_len > 0) {
       if (aur_buf_append(&h->text, " ", 1) != 0) return AUR_HDR_NOMEM;

@@ -361,10 +361,8 @@ static int session_tostring(lua_State *L) {
 }
 
 void aur_open_session(lua_State *L) {
-  static const luaL_Reg methods[] = {
-    {"add", session_add},
+  static const luaL_Reg methods[] = { /* and add, wait: below */
     {"step", session_step},
-    {"wait", session_wait},
     {"pending", session_pending},
     {"close", session_close},
     {"__gc", session_close},

@@ -911,7 +911,9 @@ static int transfer_new(lua_State *L) {
     if (*tpl == NULL) return luaL_argerror(L, 1, "a closed TransferTemplate");
     lua_settop(L, 4); /* the Transfer goes to index 5 */
   } else {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_type(L, 1) != LUA_TTABLE)
+      return luaL_argerror(L, 1, lua_pushfstring(L, "options table or TransferTemplate expected, got %s",
+                                                  luaL_typename(L, 1)));
     lua_settop(L, 1); /* the Transfer goes to index 2 */
   }
   t = (aur_transfer *)lua_newuserdata(L, sizeof *t);
