@@ -402,6 +402,11 @@ static void push_body(lua_State *L, aur_transfer *t) {
     lua_pushliteral(L, "");
 }
 
+/* The last response's header lines, as received. */
+static void push_raw_headers(lua_State *L, aur_transfer *t) {
+  lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
+}
+
 /* Pushes the value of header `name` (any case) in the last response, repeated
  * ones joined with ", " as in the headers table; nil when absent. */
 static void push_header_value(lua_State *L, const aur_headers *h, const char *name, size_t name_len) {
@@ -428,17 +433,17 @@ static void push_header_value(lua_State *L, const aur_headers *h, const char *na
 }
 
 int aur_push_reply(lua_State *L, aur_transfer *t, int names, int last) {
-  int i;
-  luaL_checkstack(L, 3 + (last >= names ? last - names + 1 : 0), "aurous: reply");
+  int i, pushed = 3 + (last >= names ? last - names + 1 : 0);
+  luaL_checkstack(L, pushed, "aurous: reply");
   push_status(L, t);
   push_body(L, t);
-  lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
+  push_raw_headers(L, t);
   for (i = names; i <= last; i++) {
     size_t n;
     const char *name = lua_tolstring(L, i, &n);
     push_header_value(L, &t->hdrs, name, n);
   }
-  return 3 + (last >= names ? last - names + 1 : 0);
+  return pushed;
 }
 
 /* core.parse_headers(raw): the headers table of a raw header block (the lines of
@@ -484,7 +489,7 @@ void aur_push_response(lua_State *L, aur_transfer *t) {
   lua_setfield(L, -2, "headers");
   push_body(L, t);
   lua_setfield(L, -2, "body");
-  lua_pushlstring(L, t->hdrs.raw.data != NULL ? t->hdrs.raw.data : "", t->hdrs.raw.len);
+  push_raw_headers(L, t);
   lua_setfield(L, -2, "raw_headers");
   if (curl_easy_getinfo(t->easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL)
     lua_pushstring(L, url);

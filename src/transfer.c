@@ -319,6 +319,11 @@ static int is_token(const char *s, size_t n) {
   return 1;
 }
 
+/* Raises unless method (n bytes) is an HTTP token of at most 32 bytes. */
+static void check_method(lua_State *L, const char *method, size_t n) {
+  if (!is_token(method, n) || n > 32) field_error(L, "method", "an HTTP token expected");
+}
+
 static char *dup_string(lua_State *L, const char *s, size_t n) {
   char *p = (char *)malloc(n + 1);
   if (p == NULL) luaL_error(L, "aurous: out of memory");
@@ -657,7 +662,7 @@ static void configure(lua_State *L, aur_transfer *t, const transfer_opts *o, int
   }
   method = HAS(o, F_METHOD) ? o->str[F_METHOD] : "GET";
   method_len = HAS(o, F_METHOD) ? o->len[F_METHOD] : 3;
-  if (!is_token(method, method_len) || method_len > 32) field_error(L, "method", "an HTTP token expected");
+  check_method(L, method, method_len);
   if (HAS(o, F_PARTS) && HAS(o, F_BODY)) field_error(L, "parts", "exclusive with 'body'");
   if (HAS(o, F_STREAM) && o->flag[F_STREAM] && HAS(o, F_OUTPUT_PATH))
     field_error(L, "stream", "exclusive with 'output_path'");
@@ -851,8 +856,7 @@ static int template_new(lua_State *L) {
       tpl->o.str[f] = tpl->copies[f];
     }
   }
-  if (HAS(&tpl->o, F_METHOD) && (!is_token(tpl->o.str[F_METHOD], tpl->o.len[F_METHOD]) || tpl->o.len[F_METHOD] > 32))
-    field_error(L, "method", "an HTTP token expected");
+  if (HAS(&tpl->o, F_METHOD)) check_method(L, tpl->o.str[F_METHOD], tpl->o.len[F_METHOD]);
   if (HAS(&tpl->o, F_HEADERS)) { /* a HeaderList shared, or one made of the lines */
     lua_getfield(L, 1, "headers");
     tpl->headers = given_header_list(L, -1);
