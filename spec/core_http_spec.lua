@@ -153,6 +153,46 @@ describe("aurous.core HTTP", function()
       s:close()
     end)
 
+    it("sends each transfer made from a TransferTemplate to its own URL, a repeated one too", function()
+      -- the template keeps its last URL parsed, and a transfer repeating it copies that
+      local template = core.transfer_template{ method = "GET" }
+      local paths = { "/echo/a", "/echo/a", "/echo/ab", "/echo/a?q=1", "/echo/a?q=1", "/echo/a", "/echo/a" }
+      for _, path in ipairs(paths) do
+        local resp = assert(core.transfer(template, srv:url(path), 5):perform())
+        local e = fixture.json(resp.body)
+        assert.are.equal(path, e.path .. (e.query ~= "" and ("?" .. e.query) or ""))
+      end
+      -- a URL libcurl's parser refuses fails as it always did, and does not stay as the last one
+      for _, url in ipairs{ "http://[::1", srv:url("/echo/a"), "http://[::1" } do
+        local resp, err = core.transfer(template, url, 5):perform()
+        if url:find("[", 1, true) then
+          assert.is_nil(resp)
+          assert.are.same({ "protocol", 3 }, { err.kind, err.curl_code })
+        else
+          assert.are.equal("/echo/a", fixture.json(resp.body).path)
+        end
+      end
+      -- transfers of the same URL keep their own copy: the template may go first
+      local dropped = setmetatable({}, { __mode = "v" })
+      local function make()
+        local t2 = core.transfer_template{ method = "GET" }
+        dropped[1] = t2
+        return core.transfer(t2, srv:url("/echo/same")), core.transfer(t2, srv:url("/echo/same"))
+      end
+      local a, b = make()
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(dropped[1])
+      local s = core.session()
+      for _, t in ipairs{ a, b } do assert(s:add(t)) end
+      for _, t in ipairs{ a, b } do run_until_done(s, t) end
+      for _, t in ipairs{ a, b } do
+        assert.are.equal("/echo/same", fixture.json(assert(t:result()).body).path)
+        t:close()
+      end
+      s:close()
+    end)
+
     it("checks a TransferTemplate once, and the arguments of a transfer made from it", function()
       local ok, err = pcall(core.transfer_template, { url = "http://x/" })
       assert.is_false(ok)
@@ -873,8 +913,12 @@ describe("aurous.core HTTP", function()
       assert.are.equal("GET", e.method)
       assert.are.equal("", e.body)
       assert.is_nil(header_of(e, "user-agent"))
+      -- a URL libcurl cannot parse, on the handle of a transfer whose URL it parsed
+      local _, err = run{ url = "http://[::1" }
+      assert.are.equal("protocol", err.kind)
+      assert.are.equal("/echo", fixture.json(assert(run{ url = srv:url("/echo") }).body).path)
       -- a failed transfer's handle too
-      local _, err = run{ url = srv:url("/bytes?n=5000"), max_response_size = 10 }
+      _, err = run{ url = srv:url("/bytes?n=5000"), max_response_size = 10 }
       assert.are.equal("too_large", err.kind)
       resp = assert(run{ url = srv:url("/bytes?n=5000") })
       assert.are.equal(5000, #resp.body)
