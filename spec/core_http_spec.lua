@@ -154,22 +154,43 @@ describe("aurous.core HTTP", function()
     end)
 
     it("sends each transfer made from a TransferTemplate to its own URL, a repeated one too", function()
-      -- the template keeps its last URL parsed, and a transfer repeating it copies that
+      -- the template keeps its last URL parsed, and a transfer repeating it copies that;
+      -- each transfer runs on the pooled handle of the one before (closed after it)
+      local s = core.session()
+      local function run(t)
+        assert(s:add(t))
+        run_until_done(s, t)
+        local resp, err = t:result()
+        t:close()
+        return resp, err
+      end
       local template = core.transfer_template{ method = "GET" }
-      local paths = { "/echo/a", "/echo/a", "/echo/ab", "/echo/a?q=1", "/echo/a?q=1", "/echo/a", "/echo/a" }
-      for _, path in ipairs(paths) do
-        local resp = assert(core.transfer(template, srv:url(path), 5):perform())
+      local follow = core.transfer_template{ method = "GET", follow_redirects = true }
+      local cases = { -- { template or nil (a table), path, the path and query the server sees }
+        { nil, "/echo/first" }, { template, "/echo/a" }, { template, "/echo/a" }, { template, "/echo/ab" },
+        { template, "/echo/a?q=1" }, { template, "/echo/a?q=1" }, { nil, "/echo/second" }, { template, "/echo/a" },
+        { template, "/echo/./x/../a#f", "/echo/a" }, { template, "/echo/./x/../a#f", "/echo/a" },
+        { follow, "/redirect?to=rel", "/rel" }, { follow, "/echo/sub/redirect?to=rel", "/echo/sub/redirect?to=rel" },
+        { follow, "/redirect?to=rel", "/rel" }, { template, "/echo/a" },
+      }
+      for _, c in ipairs(cases) do
+        local url = srv:url(c[2])
+        local resp = assert(c[1] and run(core.transfer(c[1], url, 5)) or run(core.transfer{ url = url }))
         local e = fixture.json(resp.body)
-        assert.are.equal(path, e.path .. (e.query ~= "" and ("?" .. e.query) or ""))
+        local seen = c[3] or c[2]
+        assert.are.equal(seen, e.path .. (e.query ~= "" and ("?" .. e.query) or ""))
+        -- the effective URL is this transfer's, never the pooled handle's previous one
+        assert.are.equal(c[3] and srv:url(seen) or url:gsub("#.*$", ""), (resp.url:gsub("#.*$", "")))
       end
       -- a URL libcurl's parser refuses fails as it always did, and does not stay as the last one
       for _, url in ipairs{ "http://[::1", srv:url("/echo/a"), "http://[::1" } do
-        local resp, err = core.transfer(template, url, 5):perform()
+        local resp, err = run(core.transfer(template, url, 5))
         if url:find("[", 1, true) then
           assert.is_nil(resp)
           assert.are.same({ "protocol", 3 }, { err.kind, err.curl_code })
         else
           assert.are.equal("/echo/a", fixture.json(resp.body).path)
+          assert.are.equal(url, resp.url)
         end
       end
       -- transfers of the same URL keep their own copy: the template may go first
@@ -183,7 +204,6 @@ describe("aurous.core HTTP", function()
       collectgarbage()
       collectgarbage()
       assert.is_nil(dropped[1])
-      local s = core.session()
       for _, t in ipairs{ a, b } do assert(s:add(t)) end
       for _, t in ipairs{ a, b } do run_until_done(s, t) end
       for _, t in ipairs{ a, b } do

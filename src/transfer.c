@@ -828,7 +828,8 @@ typedef struct aur_template {
   transfer_opts o;          /* its strings point at `copies` */
   char *copies[F_COUNT];    /* owned copies of the string options */
   aur_header_list *headers; /* one reference, or NULL */
-  CURLU *last_url;          /* the last URL of a transfer made from it, parsed */
+  CURLU *last_url;          /* the last URL of a transfer made from it, parsed, */
+  char *last_url_printed;   /* ... printed back by libcurl (curl_free), */
   char *last_url_text;      /* ... and as given */
   size_t last_url_len;
 } aur_template;
@@ -836,13 +837,69 @@ typedef struct aur_template {
 #define PER_TRANSFER (1UL << F_URL | 1UL << F_BODY | 1UL << F_TIMEOUT | 1UL << F_PARTS | \
                       1UL << F_STREAM | 1UL << F_OUTPUT_PATH)
 
+/* ---- a repeated URL, parsed once ----
+ * Given CURLOPT_URL, libcurl parses the string at every transfer and prints it
+ * back in its normal form (about 11 k instructions for an API URL, a seventh of a
+ * small request's libcurl work). A template keeps the last URL of its transfers
+ * parsed and printed; a transfer that repeats it (a poll, a balance) passes a copy
+ * of the parsed URL (CURLOPT_CURLU, which libcurl copies instead of parsing) and
+ * the printed one (CURLOPT_URL: libcurl 7.88 prints a CURLOPT_CURLU back only when
+ * the handle has no URL string, so a pooled handle would report its previous URL
+ * as the effective one, and resolve a relative redirect against it). Any other
+ * transfer passes its URL as CURLOPT_URL, as does one libcurl's parser refuses:
+ * it then fails as it always did. */
+
+/* how libcurl parses a CURLOPT_URL (without the DISALLOW_USERNAME_IN_URL and
+ * PATH_AS_IS options, which the core never sets) */
+#define URL_FLAGS (CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME)
+
+static void url_forget(aur_template *tpl) {
+  curl_url_cleanup(tpl->last_url);
+  curl_free(tpl->last_url_printed);
+  free(tpl->last_url_text);
+  tpl->last_url = NULL;
+  tpl->last_url_printed = tpl->last_url_text = NULL;
+  tpl->last_url_len = 0;
+}
+
+/* Makes url tpl's last URL; 0 when it cannot (refused, or no memory). */
+static int url_remember(aur_template *tpl, const char *url, size_t len) {
+  CURLU *parsed = curl_url();
+  char *printed = NULL, *text = (char *)malloc(len + 1);
+  if (parsed == NULL || text == NULL || curl_url_set(parsed, CURLUPART_URL, url, URL_FLAGS) != CURLUE_OK ||
+      curl_url_get(parsed, CURLUPART_URL, &printed, 0) != CURLUE_OK) {
+    curl_url_cleanup(parsed);
+    free(text);
+    return 0;
+  }
+  memcpy(text, url, len + 1);
+  url_forget(tpl);
+  tpl->last_url = parsed;
+  tpl->last_url_printed = printed;
+  tpl->last_url_text = text;
+  tpl->last_url_len = len;
+  return 1;
+}
+
+static void set_url(lua_State *L, aur_transfer *t, aur_template *tpl, const char *url, size_t len) {
+  if (tpl != NULL && ((tpl->last_url != NULL && tpl->last_url_len == len &&
+                       memcmp(tpl->last_url_text, url, len) == 0) || url_remember(tpl, url, len))) {
+    t->url = curl_url_dup(tpl->last_url); /* the transfer may outlive the template's */
+    if (t->url != NULL) {
+      SETOPT(L, t, CURLOPT_CURLU, t->url);
+      SETOPT(L, t, CURLOPT_URL, tpl->last_url_printed);
+      return;
+    }
+  }
+  SETOPT(L, t, CURLOPT_URL, url);
+}
+
 static void template_free(aur_template *tpl) {
   int f;
   if (tpl == NULL) return;
   for (f = 0; f < F_COUNT; f++) free(tpl->copies[f]);
   header_list_release(tpl->headers);
-  curl_url_cleanup(tpl->last_url);
-  free(tpl->last_url_text);
+  url_forget(tpl);
   free(tpl);
 }
 
@@ -911,58 +968,6 @@ static void template_options(lua_State *L, const aur_template *tpl, aur_transfer
     t->shared_headers = tpl->headers;
     tpl->headers->refs++;
   }
-}
-
-/* ---- the URL, parsed once ----
- * Given CURLOPT_URL, libcurl parses the string at every transfer and prints it
- * back (about 12 k instructions for an API URL, a seventh of a small request's
- * libcurl work); given a parsed URL (CURLOPT_CURLU) it copies that instead. So a
- * transfer passes one it owns; a template keeps the last URL of its transfers
- * parsed, and a transfer that repeats it (a poll, a balance) copies that. A URL
- * libcurl's parser refuses, or no memory for one, goes as CURLOPT_URL: the
- * transfer then fails (or not) as it always did. */
-/* how libcurl parses a CURLOPT_URL (without the DISALLOW_USERNAME_IN_URL and
- * PATH_AS_IS options, which the core never sets) */
-#define URL_FLAGS (CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME)
-
-static CURLU *parse_url(const char *url) {
-  CURLU *u = curl_url();
-  if (u != NULL && curl_url_set(u, CURLUPART_URL, url, URL_FLAGS) != CURLUE_OK) {
-    curl_url_cleanup(u);
-    u = NULL;
-  }
-  return u;
-}
-
-/* Parses url for a transfer made from tpl (or copies tpl's when it is the same),
- * and keeps it as tpl's last one. NULL: no parse (see above). */
-static CURLU *template_url(aur_template *tpl, const char *url, size_t len) {
-  CURLU *parsed, *kept;
-  char *text;
-  if (tpl->last_url != NULL && tpl->last_url_len == len && memcmp(tpl->last_url_text, url, len) == 0)
-    return curl_url_dup(tpl->last_url);
-  parsed = parse_url(url);
-  if (parsed == NULL) return NULL;
-  kept = curl_url_dup(parsed);
-  text = (char *)malloc(len + 1);
-  if (kept == NULL || text == NULL) { /* the transfer still has its own */
-    curl_url_cleanup(kept);
-    free(text);
-    return parsed;
-  }
-  memcpy(text, url, len + 1);
-  curl_url_cleanup(tpl->last_url);
-  free(tpl->last_url_text);
-  tpl->last_url = kept;
-  tpl->last_url_text = text;
-  tpl->last_url_len = len;
-  return parsed;
-}
-
-static void set_url(lua_State *L, aur_transfer *t, aur_template *tpl, const char *url, size_t len) {
-  t->url = tpl != NULL ? template_url(tpl, url, len) : parse_url(url);
-  if (t->url != NULL) SETOPT(L, t, CURLOPT_CURLU, t->url);
-  else SETOPT(L, t, CURLOPT_URL, url);
 }
 
 static int transfer_new(lua_State *L) {
