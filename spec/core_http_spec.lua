@@ -933,7 +933,7 @@ describe("aurous.core HTTP", function()
       assert.are.equal("GET", e.method)
       assert.are.equal("", e.body)
       assert.is_nil(header_of(e, "user-agent"))
-      -- a URL libcurl cannot parse, on the handle of a transfer whose URL it parsed
+      -- a URL libcurl cannot parse, then a good one, on the same pooled handle
       local _, err = run{ url = "http://[::1" }
       assert.are.equal("protocol", err.kind)
       assert.are.equal("/echo", fixture.json(assert(run{ url = srv:url("/echo") }).body).path)

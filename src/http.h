@@ -70,7 +70,7 @@ struct aur_transfer {
   CURL *easy;
   struct curl_slist *headers;     /* from an array of lines: owned */
   aur_header_list *shared_headers; /* from a HeaderList: one reference */
-  CURLU *url;                 /* the URL parsed (CURLOPT_CURLU): owned; NULL: CURLOPT_URL */
+  CURLU *url;                 /* a template's repeated URL, parsed (CURLOPT_CURLU): owned, or NULL */
   curl_mime *mime;
   char *method;               /* upper/lower case as given */
   char *output_path;
